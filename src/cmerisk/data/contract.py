@@ -243,6 +243,21 @@ TABLES: Final[dict[str, Table]] = {
             end_date="end_date",
         ),
         Table(
+            "secondary_offers",
+            "the secondary school place offered to a Year 6 pupil (LA admissions)",
+            (
+                _PUPIL,
+                Column("school_urn", "string", "URN of the secondary school offered"),
+                Column("offer_date", "date", "date of the offer (national offer day, or later)"),
+            ),
+            key=("pupil_id", "offer_date"),
+            event_date="offer_date",
+            notes=(
+                "Not in DfE's list of returns, but every LA runs secondary admissions and knows "
+                "the offered school; it lets the transition list name the receiving school.",
+            ),
+        ),
+        Table(
             "cme_episodes",
             "the LA's own children-missing-education cases",
             (
