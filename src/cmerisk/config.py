@@ -172,6 +172,11 @@ class FairnessConfig(_Section):
     min_cell: PositiveInt = 10
     parity_band: tuple[float, float] = (0.8, 1.25)
     n_bootstrap: PositiveInt = 300
+    ci_level: Fraction = 0.95
+    calibration_bins: PositiveInt = Field(
+        default=10,
+        description="score bins (quantiles of the audited year) for the calibration error",
+    )
 
     @model_validator(mode="after")
     def _band_ok(self) -> FairnessConfig:
