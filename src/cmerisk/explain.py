@@ -1,0 +1,454 @@
+"""Exact TreeSHAP explanations of a LightGBM model, turned into reasons.
+
+The only module that imports shap. Two ways to compute the same numbers:
+
+``method="native"`` (default, the fast path)
+    LightGBM's own ``booster.predict(X, pred_contrib=True)``: exact
+    path-dependent TreeSHAP in C++, over all cores. ``shap.TreeExplainer``
+    itself calls exactly this for a LightGBM model.
+``method="shap"``
+    ``shap.TreeExplainer(booster).shap_values(X)``, the reference API.
+``method="shap_trees"``
+    shap's *own* TreeSHAP implementation run on the model's dumped trees: an
+    independent check of the numbers (numeric splits only; LightGBM's missing
+    value rules are applied to the inputs first).
+
+Whichever path runs, additivity is checked on every row: base value plus the
+sum of contributions equals the booster's raw margin (log-odds) within 1e-6,
+else :class:`~cmerisk.errors.ModelError`. Contributions are then summed into
+the spec's groups and turned into the top reasons
+(:mod:`cmerisk.explain_reasons` says how).
+
+Examples
+--------
+>>> import lightgbm as lgb, numpy as np, pandas as pd
+>>> from cmerisk.spec import DatasetSpec, FeatureSpec
+>>> rng = np.random.default_rng(0)
+>>> frame = pd.DataFrame({"pupil_id": [f"p{i}" for i in range(400)],
+...                       "absence": rng.uniform(0, 0.6, 400),
+...                       "moves": rng.integers(0, 3, 400)})
+>>> y = (frame["absence"] > 0.4).astype(int)
+>>> booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4},
+...                     lgb.Dataset(frame[["absence", "moves"]], y), num_boost_round=5)
+>>> spec = DatasetSpec(id="pupil_id", target="y", features=[
+...     FeatureSpec(name="absence", group="attendance", kind="rate",
+...                 reason="missed {value:.0%} of sessions this year"),
+...     FeatureSpec(name="moves", group="mobility", kind="count",
+...                 reason="{value:.0f} school moves")])
+>>> ex = explain_frame(frame, booster=booster, spec=spec,
+...                    reference=reference_from_frame(frame, spec))
+>>> ex.contributions.additivity_error() < 1e-6
+True
+>>> worst = int(np.argmax(ex.margin))
+>>> ex.pupil(worst).reasons[0].text
+'missed 49% of sessions this year (LA median 33%)'
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cmerisk.errors import DataError, ModelError
+from cmerisk.explain_reasons import (
+    check_templates,
+    choose_reasons,
+    reason_eligible,
+    reference_from_frame,
+    render_reasons,
+)
+from cmerisk.explain_result import (
+    Contributions,
+    Explanations,
+    Reason,
+    ReasonsBy,
+    as_object_array,
+)
+from cmerisk.spec import DEFAULT_PROTECTED, DatasetSpec
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import shap
+
+    from cmerisk.model.bundle import ModelBundle
+
+__all__ = [
+    "Contributions",
+    "Explanations",
+    "Method",
+    "Reason",
+    "explain_bundle",
+    "explain_frame",
+    "feature_matrix",
+    "reference_from_frame",
+    "shap_explanation",
+    "tree_contributions",
+]
+
+Method = Literal["native", "shap", "shap_trees"]
+
+#: Largest allowed |base + sum(contributions) - margin| (log-odds).
+ADDITIVITY_TOLERANCE = 1e-6
+_SHAP_LGBM_NOTICE = "LightGBM binary classifier with TreeExplainer shap values output"
+
+
+def _shap() -> Any:
+    """Import shap, hushing the matplotlib deprecation notice its import raises
+    (shap's own business, nothing a cmerisk user can act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="The set_(bad|over|under) function",
+            category=PendingDeprecationWarning,
+        )
+        import shap
+    return shap
+
+
+def check_model_matches(booster: lgb.Booster, spec: DatasetSpec) -> None:
+    """Refuse a booster whose inputs are not the spec's features, or that
+    takes a protected characteristic as an input."""
+    names = list(booster.feature_name())
+    protected = sorted(set(names) & (set(spec.protected) | set(DEFAULT_PROTECTED)))
+    if protected:
+        raise ModelError(
+            f"the model takes protected characteristic(s) {protected} as input; "
+            "cmerisk never explains (or uses) such a model"
+        )
+    if names != spec.feature_names:
+        raise ModelError(
+            f"the model's features {names[:5]}{'...' if len(names) > 5 else ''} do not "
+            f"match the spec's {spec.feature_names[:5]}"
+            f"{'...' if len(spec.feature_names) > 5 else ''} "
+            "(names and order must agree)"
+        )
+    if booster.num_model_per_iteration() != 1:
+        raise ModelError("only single-output (binary) models can be explained")
+
+
+def feature_matrix(
+    frame: pd.DataFrame, *, booster: lgb.Booster, spec: DatasetSpec
+) -> pd.DataFrame:
+    """The model's inputs from a feature frame: spec column order, categoricals
+    cast to the categories the booster was trained with.
+
+    A model bundle has its own ``feature_matrix``; this one serves a plain
+    booster (its categories come from ``booster.pandas_categorical``).
+    """
+    names = spec.feature_names
+    X = frame[names].copy()
+    trained = booster.pandas_categorical or []
+    cats = [f for f in spec.features if f.categorical]
+    if trained and len(trained) != len(cats):
+        raise ModelError(
+            f"the model was trained with {len(trained)} categorical column(s) but the "
+            f"spec declares {len(cats)}: {[f.name for f in cats]}"
+        )
+    for f, categories in zip(cats, trained, strict=False):
+        X[f.name] = pd.Categorical(X[f.name], categories=categories)
+    for f in spec.features:
+        col = X[f.name]
+        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(
+            col
+        ):
+            continue
+        if pd.api.types.is_bool_dtype(col):
+            continue
+        converted = pd.to_numeric(col, errors="coerce")
+        bad = col[converted.isna() & col.notna()]
+        if len(bad):
+            raise DataError(
+                f"feature frame, column {f.name!r}: expected numbers, got e.g. "
+                f"{bad.iloc[0]!r} ({len(bad)} value(s))"
+            )
+        X[f.name] = converted.astype(float)
+    return X
+
+
+def _native(
+    X: pd.DataFrame, booster: lgb.Booster, chunk_size: int
+) -> tuple[np.ndarray, float]:
+    parts = [
+        booster.predict(X.iloc[s : s + chunk_size], pred_contrib=True)
+        for s in range(0, len(X), chunk_size)
+    ]
+    phi = np.vstack(parts)
+    return phi[:, :-1], float(phi[0, -1])
+
+
+def _shap_reference(X: pd.DataFrame, booster: lgb.Booster) -> tuple[np.ndarray, float]:
+    shap = _shap()
+    explainer = shap.TreeExplainer(booster)
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=_SHAP_LGBM_NOTICE, category=UserWarning
+        )
+        values = explainer.shap_values(X)
+    return np.asarray(values, dtype=float), float(np.ravel(explainer.expected_value)[0])
+
+
+def _split_nodes(tree: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    out, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if "split_index" in node:
+            out.append(node)
+            stack.extend((node["left_child"], node["right_child"]))
+    return out
+
+
+def _shap_trees(X: pd.DataFrame, booster: lgb.Booster) -> tuple[np.ndarray, float]:
+    """shap's own C++ TreeSHAP on the dumped trees (independent of LightGBM's)."""
+    shap = _shap()
+    trees = booster.dump_model()["tree_info"]
+    missing: dict[int, str] = {}
+    for t in trees:
+        for node in _split_nodes(t["tree_structure"]):
+            if node["decision_type"] != "<=":
+                raise ModelError(
+                    "method='shap_trees' handles numeric splits only; this model has "
+                    f"categorical splits (feature {X.columns[node['split_feature']]!r})"
+                )
+            missing[node["split_feature"]] = node["missing_type"]
+    A = X.to_numpy(dtype=float, na_value=np.nan).copy()
+    # shap sends NaN down the default branch; make the inputs say what LightGBM does.
+    for j, kind in missing.items():
+        if kind == "None":  # LightGBM reads NaN as 0 and compares
+            A[:, j] = np.nan_to_num(A[:, j], nan=0.0)
+        elif kind == "Zero":  # zero (and NaN) take the default branch
+            A[np.abs(A[:, j]) <= 1e-35, j] = np.nan
+    explainer = shap.TreeExplainer(
+        {"trees": trees, "tree_output": "raw_value", "objective": "binary_crossentropy"}
+    )
+    values = explainer.shap_values(A, check_additivity=False)
+    return np.asarray(values, dtype=float), float(np.ravel(explainer.expected_value)[0])
+
+
+def tree_contributions(
+    X: pd.DataFrame,
+    *,
+    booster: lgb.Booster,
+    method: Method = "native",
+    chunk_size: int = 50_000,
+) -> Contributions:
+    """Exact TreeSHAP contributions (log-odds) of ``booster`` on ``X``.
+
+    Parameters
+    ----------
+    X
+        Model inputs in the booster's feature order (see :func:`feature_matrix`).
+    booster
+        A single-output LightGBM booster.
+    method
+        ``"native"`` (LightGBM), ``"shap"`` (shap.TreeExplainer) or
+        ``"shap_trees"`` (shap's own algorithm on the dumped trees).
+    chunk_size
+        Rows per native call, bounding the memory of LightGBM's input copy.
+
+    Raises
+    ------
+    ModelError
+        If base + sum of contributions misses the raw margin by more than
+        :data:`ADDITIVITY_TOLERANCE` on any row.
+    """
+    names = list(X.columns)
+    if len(X) == 0:
+        return Contributions(np.zeros((0, len(names))), 0.0, np.zeros(0), names)
+    if method == "native":
+        values, base = _native(X, booster, chunk_size)
+    elif method == "shap":
+        values, base = _shap_reference(X, booster)
+    elif method == "shap_trees":
+        values, base = _shap_trees(X, booster)
+    else:  # pragma: no cover - Literal guards callers
+        raise ValueError(f"unknown method {method!r}")
+    margin = np.asarray(booster.predict(X, raw_score=True), dtype=float)
+    out = Contributions(values=values, base=base, margin=margin, feature_names=names)
+    err = out.additivity_error()
+    if not err <= ADDITIVITY_TOLERANCE:
+        raise ModelError(
+            f"TreeSHAP ({method}) is not additive on this model: base + "
+            f"contributions misses the raw margin by up to {err:.2e} "
+            f"(tolerance {ADDITIVITY_TOLERANCE})"
+        )
+    return out
+
+
+def _check_frame(frame: pd.DataFrame, spec: DatasetSpec) -> None:
+    need = [spec.id, *spec.feature_names]
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"feature frame lacks column(s) {missing} that the model needs "
+            f"(it has {len(frame.columns)} columns)"
+        )
+    ids = frame[spec.id]
+    if ids.isna().any():
+        raise DataError(
+            f"feature frame, column {spec.id!r}: {int(ids.isna().sum())} missing id(s)"
+        )
+    dupes = ids[ids.duplicated()]
+    if len(dupes):
+        hint = f" (keep one {spec.time!r} per pupil)" if spec.time else ""
+        raise DataError(
+            f"feature frame, column {spec.id!r}: {dupes.nunique()} id(s) appear "
+            f"more than once, e.g. {str(dupes.iloc[0])!r}; "
+            f"explain one row per pupil{hint}"
+        )
+
+
+def explain_frame(
+    frame: pd.DataFrame,
+    *,
+    booster: lgb.Booster,
+    spec: DatasetSpec,
+    reference: Mapping[str, Any] | None = None,
+    top: int = 3,
+    by: ReasonsBy = "group",
+    method: Method = "native",
+    X: pd.DataFrame | None = None,
+    probability: Sequence[float] | np.ndarray | None = None,
+    band: Sequence[str] | np.ndarray | None = None,
+    comparison_label: str = "LA median",
+) -> Explanations:
+    """Explain every row of a feature frame: contributions, groups, reasons.
+
+    Parameters
+    ----------
+    frame
+        One row per pupil with the spec's id and feature columns (others are
+        kept out of reasons unless a template quotes them).
+    booster, spec
+        The model and the column roles it was trained with.
+    reference
+        Per-feature points of comparison (a bundle's ``reference``, or
+        :func:`~cmerisk.explain_reasons.reference_from_frame` of training data).
+    top
+        Reasons per pupil (fewer when fewer contributions raise the risk).
+    by
+        ``"group"``: rank groups, speak each through its main feature;
+        ``"feature"``: rank single features.
+    method
+        Which TreeSHAP path computes the contributions (same numbers).
+    X
+        The model inputs if already built (e.g. by a bundle), else built here.
+    probability, band
+        Calibrated probabilities and list bands to carry to the reviewer pages.
+    comparison_label
+        How the reference is introduced in reason text.
+    """
+    if top < 0:
+        raise ValueError(f"top must be >= 0, got {top}")
+    _check_frame(frame, spec)
+    check_model_matches(booster, spec)
+    check_templates(
+        spec,
+        reference=reference,
+        columns=list(frame.columns),
+        comparison_label=comparison_label,
+    )
+    if X is None:
+        X = feature_matrix(frame, booster=booster, spec=spec)
+    contrib = tree_contributions(X, booster=booster, method=method)
+    groups = spec.groups()
+    group_names = list(groups)
+    G = np.zeros((len(spec.feature_names), len(group_names)))
+    for gi, g in enumerate(group_names):
+        for f in groups[g]:
+            G[spec.feature_names.index(f), gi] = 1.0
+    group_values = contrib.values @ G
+    data = frame[spec.feature_names].reset_index(drop=True)
+    ids = as_object_array(frame[spec.id])
+    chosen = choose_reasons(
+        contrib.values,
+        reason_eligible(data, spec),
+        spec=spec,
+        group_names=group_names,
+        group_values=group_values,
+        top=top,
+        by=by,
+    )
+    reasons = render_reasons(
+        chosen,
+        ids=ids,
+        data=data,
+        rows=frame.reset_index(drop=True),
+        spec=spec,
+        reference=reference,
+        comparison_label=comparison_label,
+    )
+    return Explanations(
+        ids=ids,
+        data=data,
+        contributions=contrib,
+        group_names=group_names,
+        group_values=group_values,
+        reasons=reasons,
+        spec=spec,
+        top=top,
+        by=by,
+        method=method,
+        probability=None
+        if probability is None
+        else np.asarray(probability, dtype=float),
+        band=None if band is None else np.asarray(band, dtype=object),
+    )
+
+
+def explain_bundle(
+    frame: pd.DataFrame,
+    bundle: ModelBundle,
+    *,
+    top: int = 3,
+    by: ReasonsBy = "group",
+    method: Method = "native",
+    band: Sequence[str] | np.ndarray | None = None,
+) -> Explanations:
+    """:func:`explain_frame` with a model bundle's booster, spec, reference,
+    input casting and calibrated probabilities."""
+    X = bundle.feature_matrix(frame)
+    return explain_frame(
+        frame,
+        booster=bundle.booster,
+        spec=bundle.spec,
+        reference=bundle.reference,
+        top=top,
+        by=by,
+        method=method,
+        X=X,
+        probability=bundle.predict_proba(frame) if len(frame) else np.zeros(0),
+        band=band,
+    )
+
+
+def shap_explanation(
+    explanations: Explanations, *, level: Literal["feature", "group"] = "feature"
+) -> shap.Explanation:
+    """A ``shap.Explanation`` for shap's own plots in notebooks.
+
+    Feature level carries the feature values (categories as codes); group
+    level carries none.
+    """
+    shap = _shap()
+    n = len(explanations)
+    if level == "group":
+        return shap.Explanation(
+            values=explanations.group_values,
+            base_values=np.full(n, explanations.base),
+            feature_names=explanations.group_names,
+        )
+    data = explanations.data.copy()
+    for c in data.columns:
+        if not pd.api.types.is_numeric_dtype(data[c]):
+            data[c] = pd.Categorical(data[c]).codes.astype(float)
+            data.loc[data[c] < 0, c] = np.nan
+    return shap.Explanation(
+        values=explanations.contributions.values,
+        base_values=np.full(n, explanations.base),
+        data=data.to_numpy(dtype=float, na_value=np.nan),
+        feature_names=explanations.feature_names,
+    )
