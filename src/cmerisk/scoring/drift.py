@@ -1,0 +1,139 @@
+"""Drift of the scored population against the training data, added up chunk by chunk.
+
+The population stability index compares the share of pupils in each bin of a
+feature now with the share in the same bin in the training data::
+
+    PSI = sum_i (actual_i - expected_i) * ln(actual_i / expected_i)
+
+The bins are the training data's, stored in the model bundle's reference
+(:mod:`cmerisk.model.reference`: numeric features cut at training deciles plus a
+missing bin; categorical ones by level plus "unseen" and missing bins). Scoring
+never re-bins: :class:`DriftCounter` adds up bin counts over chunks of pupils in
+memory that does not depend on how many pupils there are, and gives the same
+PSI as :func:`cmerisk.model.reference.psi` on the whole population at once (a
+test checks it).
+
+Examples
+--------
+>>> ref = {"features": {"absence": {"kind": "numeric",
+...     "psi": {"edges": [0.1], "proportions": [0.5, 0.5], "missing": 0.0}}}}
+>>> counter = DriftCounter(ref)
+>>> counter.add(pd.DataFrame({"absence": [0.0, 0.05]}))
+>>> counter.add(pd.DataFrame({"absence": [0.2, np.nan]}))
+>>> counter.counts["absence"].tolist()
+[2, 1, 1]
+>>> round(psi_from_shares([0.5, 0.4, 0.1], [0.5, 0.25, 0.25]), 4)
+0.2079
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from cmerisk.model.reference import PSI_FLOOR
+
+
+def psi_from_shares(expected: ArrayLike, actual: ArrayLike) -> float:
+    """PSI between two share vectors over the same bins.
+
+    Shares are floored at :data:`~cmerisk.model.reference.PSI_FLOOR`; bins empty
+    on both sides are left out.
+
+    >>> round(psi_from_shares([0.5, 0.5], [0.25, 0.75]), 4)
+    0.2747
+    """
+    e_raw = np.asarray(expected, dtype="float64")
+    a_raw = np.asarray(actual, dtype="float64")
+    e = np.maximum(e_raw, PSI_FLOOR)
+    a = np.maximum(a_raw, PSI_FLOOR)
+    keep = (e_raw > 0) | (a_raw > 0)
+    return float(np.sum(((a - e) * np.log(a / e))[keep]))
+
+
+def expected_shares(reference_feature: Mapping[str, Any]) -> np.ndarray:
+    """Training shares per bin, in the order :func:`bin_counts` counts."""
+    bins = reference_feature["psi"]
+    if reference_feature["kind"] == "categorical":
+        return np.append(
+            np.asarray(bins["proportions"], dtype="float64"), [0.0, bins["missing"]]
+        )
+    return np.append(np.asarray(bins["proportions"], dtype="float64"), bins["missing"])
+
+
+def bin_counts(reference_feature: Mapping[str, Any], values: pd.Series) -> np.ndarray:
+    """Count ``values`` into one feature's training bins (missing bin last).
+
+    Numeric: bins ``(-inf, e0], (e0, e1], ..., (e_last, inf)`` then missing.
+    Categorical: the training levels, then unseen levels, then missing.
+    """
+    bins = reference_feature["psi"]
+    if reference_feature["kind"] == "categorical":
+        present = values.notna().to_numpy()
+        text = values.astype(object).where(values.notna(), None)
+        codes = pd.Index(bins["levels"], dtype=object).get_indexer(
+            [None if v is None else str(v) for v in text]
+        )
+        known = np.bincount(codes[codes >= 0], minlength=len(bins["levels"]))
+        unseen = int(((codes < 0) & present).sum())
+        return np.append(known, [unseen, int((~present).sum())])
+    x = values.to_numpy(dtype="float64", na_value=np.nan)
+    missing = np.isnan(x)
+    edges = np.asarray(bins["edges"], dtype="float64")
+    counts = np.bincount(
+        np.searchsorted(edges, x[~missing], side="left"), minlength=len(edges) + 1
+    )
+    return np.append(counts, int(missing.sum()))
+
+
+@dataclass
+class DriftCounter:
+    """Bin counts of each feature over the chunks scored so far.
+
+    Parameters
+    ----------
+    reference
+        The bundle's reference (``{"features": {name: {...}}}``).
+    """
+
+    reference: Mapping[str, Any]
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, matrix: pd.DataFrame) -> None:
+        """Count one chunk of the model's input matrix (other columns ignored)."""
+        for name, ref in self.reference["features"].items():
+            if name not in matrix.columns or "psi" not in ref:
+                continue
+            c = bin_counts(ref, matrix[name])
+            previous = self.counts.get(name)
+            self.counts[name] = c if previous is None else previous + c
+
+    def table(self, *, warning: float) -> pd.DataFrame:
+        """PSI per feature, largest first: ``feature, psi, pupils, drifted``."""
+        rows = []
+        for name, counts in self.counts.items():
+            n = int(counts.sum())
+            value = (
+                psi_from_shares(
+                    expected_shares(self.reference["features"][name]), counts / n
+                )
+                if n
+                else float("nan")
+            )
+            rows.append(
+                {
+                    "feature": name,
+                    "psi": value,
+                    "pupils": n,
+                    "drifted": bool(value > warning),
+                }
+            )
+        out = pd.DataFrame(rows, columns=["feature", "psi", "pupils", "drifted"])
+        return out.sort_values("psi", ascending=False, kind="stable").reset_index(
+            drop=True
+        )

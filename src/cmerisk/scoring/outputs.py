@@ -1,0 +1,201 @@
+"""The files a scoring run leaves for the LA team: columns, order, atomic writes.
+
+The lists are assembled by DuckDB from the run's spill files (scores, ranks
+and reasons of every chunk), sorted out of core, and written to a temporary
+file beside the target which then replaces it (:mod:`cmerisk.scoring.atomic`).
+
+``risk_list.csv`` / ``.parquet`` (one row per pupil scored, best rank first):
+
+======================  ==============================================================
+``pupil_id``            pseudonymised pupil id (never a raw UPN)
+``school_urn``          school the pupil is on roll at on the as-of date
+``school_phase``        primary, secondary, special or ap
+``nc_year``             national curriculum year (R, 1-11)
+``secondary_offer_urn`` secondary school a Year 6 pupil is due to join (when known)
+``probability``         calibrated probability of a new CME episode within the horizon
+``rank``                1 = highest risk; ties broken by raw score, then id
+``band``                ``flagged`` (within capacity), ``watch`` or ``low``
+``reason_k``            k-th reason (1-3) in plain English (flagged and watch only,
+                        unless run with ``--explain all``)
+``reason_k_group``      attendance, needs, social_care, mobility, transition, ...
+``reason_k_actionable`` true when support could change it; false for context
+``model_name``          registered model name
+``model_version``       model version (or the bundle's data digest when unregistered)
+``as_of``               the date the list describes (records before it are used)
+``expires_on``          after this date the list is stale: score again
+======================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from cmerisk.scoring.atomic import _fsync, temp_sibling
+
+REASONS: Final[int] = 3
+
+#: Columns of the risk list, in order.
+RISK_LIST_COLUMNS: Final[tuple[str, ...]] = (
+    "pupil_id",
+    "school_urn",
+    "school_phase",
+    "nc_year",
+    "secondary_offer_urn",
+    "probability",
+    "rank",
+    "band",
+    *(
+        c
+        for k in range(1, REASONS + 1)
+        for c in (f"reason_{k}", f"reason_{k}_group", f"reason_{k}_actionable")
+    ),
+    "model_name",
+    "model_version",
+    "as_of",
+    "expires_on",
+)
+
+#: Columns of the transition list (flagged Year 6 pupils by receiving school).
+TRANSITION_COLUMNS: Final[tuple[str, ...]] = (
+    "receiving_school_urn",
+    "pupils_in_group",
+    "pupil_id",
+    "school_urn",
+    "probability",
+    "rank",
+    *(f"reason_{k}" for k in range(1, REASONS + 1)),
+    "as_of",
+    "expires_on",
+)
+
+#: Columns of the rejects file.
+REJECT_COLUMNS: Final[tuple[str, ...]] = (
+    "pupil_id",
+    "outcome",
+    "table",
+    "row",
+    "column",
+    "rule",
+    "detail",
+    "records",
+)
+
+#: ``outcome`` of a reject: the pupil was left off the list, or only a record was.
+PUPIL_NOT_SCORED: Final[str] = "pupil not scored"
+RECORD_IGNORED: Final[str] = "record ignored; pupil scored"
+
+#: Receiving school shown when a Year 6 pupil has no recorded secondary offer.
+UNKNOWN_SCHOOL: Final[str] = "unknown"
+
+
+def _sql_date(d: date) -> str:
+    return f"DATE '{d.isoformat()}'"
+
+
+def _sql_text(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def copy_atomic(
+    con: duckdb.DuckDBPyConnection, query: str, target: Path, *, fmt: str
+) -> Path:
+    """Run ``query`` and write its rows to ``target`` (``csv`` or ``parquet``) atomically."""
+    tmp = temp_sibling(target)
+    options = (
+        "FORMAT csv, HEADER" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+    )
+    try:
+        con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' ({options})")
+        _fsync(tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def risk_list_query(
+    *,
+    ranked: str,
+    reasons: str | None,
+    model_name: str,
+    model_version: str,
+    as_of: date,
+    expires_on: date,
+) -> str:
+    """SQL giving the risk list from a ranked-scores view and a reasons view.
+
+    ``ranked`` has pupil_id, school_urn, school_phase, nc_year,
+    secondary_offer_urn, probability, rank, band; ``reasons`` (optional) has pupil_id and ``reason_k``,
+    ``reason_k_group``, ``reason_k_actionable``.
+    """
+    reason_cols = []
+    for k in range(1, REASONS + 1):
+        for suffix, kind in (
+            ("", "VARCHAR"),
+            ("_group", "VARCHAR"),
+            ("_actionable", "BOOLEAN"),
+        ):
+            col = f"reason_{k}{suffix}"
+            reason_cols.append(
+                f"r.{col}" if reasons else f"CAST(NULL AS {kind}) AS {col}"
+            )
+    join = f"LEFT JOIN {reasons} r USING (pupil_id)" if reasons else ""
+    return (
+        "SELECT s.pupil_id, s.school_urn, s.school_phase, s.nc_year, s.secondary_offer_urn, "
+        "round(s.probability, 6) AS probability, s.rank, s.band, "
+        f"{', '.join(reason_cols)}, "
+        f"{_sql_text(model_name)} AS model_name, {_sql_text(model_version)} AS model_version, "
+        f"{_sql_date(as_of)} AS as_of, {_sql_date(expires_on)} AS expires_on "
+        f"FROM {ranked} s {join} ORDER BY s.rank"
+    )
+
+
+def transition_query(*, risk_list: str) -> str:
+    """SQL for the transition list: flagged Year 6 pupils by the school they are due to join.
+
+    ``risk_list`` is a table or view of the risk list. Groups are ordered by
+    receiving school URN, ``unknown`` last; pupils within a group by rank.
+    """
+    reasons = ", ".join(f"reason_{k}" for k in range(1, REASONS + 1))
+    return (
+        "WITH y6 AS (SELECT coalesce(NULLIF(trim(CAST(secondary_offer_urn AS VARCHAR)), ''), "
+        f"{_sql_text(UNKNOWN_SCHOOL)}) AS receiving_school_urn, * FROM {risk_list} "
+        "WHERE band = 'flagged' AND CAST(nc_year AS VARCHAR) = '6') "
+        "SELECT receiving_school_urn, "
+        "count(*) OVER (PARTITION BY receiving_school_urn) AS pupils_in_group, "
+        f"pupil_id, school_urn, probability, rank, {reasons}, as_of, expires_on FROM y6 "
+        f"ORDER BY receiving_school_urn = {_sql_text(UNKNOWN_SCHOOL)}, "
+        "receiving_school_urn, rank"
+    )
+
+
+def rejects_query(*, rejects: str | None, scored: str) -> str:
+    """SQL for the rejects file from a rejects view and the view of scored ids."""
+    if rejects is None:
+        cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in REJECT_COLUMNS)
+        return f"SELECT {cols} WHERE false"
+    return (
+        "SELECT r.pupil_id, "
+        f"CASE WHEN s.pupil_id IS NULL THEN {_sql_text(PUPIL_NOT_SCORED)} "
+        f"ELSE {_sql_text(RECORD_IGNORED)} END AS outcome, "
+        'r."table", r."row", r."column", r.rule, r.detail, r.records '
+        f"FROM {rejects} r LEFT JOIN (SELECT DISTINCT pupil_id FROM {scored}) s "
+        'USING (pupil_id) ORDER BY outcome, r."table", r.pupil_id, r."row"'
+    )
+
+
+def output_names(formats: Sequence[str] = ("csv", "parquet")) -> list[str]:
+    """The file names a run writes in ``out_dir`` (pupil pages aside)."""
+    return [
+        *(f"risk_list.{f}" for f in formats),
+        "transition_list.csv",
+        "rejects.csv",
+        "summary.json",
+    ]
