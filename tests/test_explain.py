@@ -192,7 +192,7 @@ def test_reasons_are_risk_raising_ranked_and_at_most_top(frame, booster, by) -> 
     )
     r = ex.reasons
     assert len(r) > 0
-    assert (r["contribution"] > 0).all() and (r["feature_contribution"] > 0).all()
+    assert (r["contribution"] >= 0.05).all() and (r["feature_contribution"] > 0).all()
     assert r.groupby("id")["rank"].max().max() <= 3
     ordered = r.sort_values(["id", "rank"]).groupby("id")["contribution"]
     assert ordered.apply(lambda s: bool(np.all(np.diff(s.to_numpy()) <= 0))).all()
@@ -349,3 +349,21 @@ def test_empty_frame_explains_to_nothing(frame, booster) -> None:
         reference=reference_from_frame(frame, SPEC),
     )
     assert len(ex) == 0 and len(ex.reasons) == 0 and len(ex.summary_frame()) == 0
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.3, 1.0])
+def test_min_contribution_drops_small_reasons(frame, booster, floor) -> None:
+    ex = explain_frame(
+        frame,
+        booster=booster,
+        spec=SPEC,
+        by="feature",
+        reference=reference_from_frame(frame, SPEC),
+        min_contribution=floor,
+    )
+    r = ex.reasons
+    assert (r["contribution"] >= floor).all()
+    biggest = np.where(ex.contributions.values >= max(floor, 1e-12), 1, 0).any(axis=1)
+    assert set(r["id"]) <= set(ex.ids[biggest])
+    if floor == 0.0:
+        assert (r["contribution"] < 0.05).any()  # the default would have dropped these

@@ -91,6 +91,8 @@ __all__ = [
 
 Method = Literal["native", "shap", "shap_trees"]
 
+#: Smallest contribution (log-odds) spoken as a reason: about a 5% rise in the odds.
+MIN_CONTRIBUTION = 0.05
 #: Largest allowed |base + sum(contributions) - margin| (log-odds).
 ADDITIVITY_TOLERANCE = 1e-6
 _SHAP_LGBM_NOTICE = "LightGBM binary classifier with TreeExplainer shap values output"
@@ -314,6 +316,7 @@ def explain_frame(
     probability: Sequence[float] | np.ndarray | None = None,
     band: Sequence[str] | np.ndarray | None = None,
     comparison_label: str = "LA median",
+    min_contribution: float = MIN_CONTRIBUTION,
 ) -> Explanations:
     """Explain every row of a feature frame: contributions, groups, reasons.
 
@@ -340,6 +343,8 @@ def explain_frame(
         Calibrated probabilities and list bands to carry to the reviewer pages.
     comparison_label
         How the reference is introduced in reason text.
+    min_contribution
+        Smallest contribution (log-odds) that can be a reason.
     """
     if top < 0:
         raise ValueError(f"top must be >= 0, got {top}")
@@ -371,6 +376,7 @@ def explain_frame(
         group_values=group_values,
         top=top,
         by=by,
+        min_contribution=min_contribution,
     )
     reasons = render_reasons(
         chosen,
@@ -407,6 +413,7 @@ def explain_bundle(
     by: ReasonsBy = "group",
     method: Method = "native",
     band: Sequence[str] | np.ndarray | None = None,
+    min_contribution: float = MIN_CONTRIBUTION,
 ) -> Explanations:
     """:func:`explain_frame` with a model bundle's booster, spec, reference,
     input casting and calibrated probabilities."""
@@ -422,6 +429,7 @@ def explain_bundle(
         X=X,
         probability=bundle.predict_proba(frame) if len(frame) else np.zeros(0),
         band=band,
+        min_contribution=min_contribution,
     )
 
 

@@ -2,7 +2,9 @@
 
 How reasons are chosen
 ----------------------
-Only risk-raising (positive) contributions become reasons. By default
+Only risk-raising (positive) contributions become reasons, and only those of
+at least ``min_contribution`` log-odds (default 0.05, about a 5% rise in the
+odds: smaller ones are noise a caseworker should not chase). By default
 (``by="group"``) the contributions are summed into the spec's groups
 (attendance, needs, social care, ...), the groups with a positive total are
 ranked, and each of the top ``top`` groups is spoken through its *main
@@ -272,11 +274,13 @@ def choose_reasons(
     group_values: np.ndarray,
     top: int,
     by: ReasonsBy,
+    min_contribution: float = 0.0,
 ) -> list[tuple[int, int, int, float, float, list[int]]]:
     """Pick the reasons: ``(row, rank, feature index, contribution,
     feature contribution, also feature indices)`` tuples."""
     n = values.shape[0]
-    usable = np.where(eligible & (values > 0), values, -np.inf)
+    floor = max(min_contribution, 0.0)
+    usable = np.where(eligible & (values > 0) & (values >= floor), values, -np.inf)
     out: list[tuple[int, int, int, float, float, list[int]]] = []
     if n == 0 or top == 0:
         return out
@@ -301,7 +305,9 @@ def choose_reasons(
         pick = np.argmax(sub, axis=1)
         main[:, gi] = cols[pick]
         has_main[:, gi] = np.isfinite(sub[np.arange(n), pick])
-    score = np.where(has_main & (group_values > 0), group_values, -np.inf)
+    score = np.where(
+        has_main & (group_values > 0) & (group_values >= floor), group_values, -np.inf
+    )
     best = _top_k(score, top)
     finite = np.isfinite(np.take_along_axis(score, best, 1))
     for i, k in zip(*np.nonzero(finite), strict=True):

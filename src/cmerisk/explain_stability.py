@@ -186,6 +186,7 @@ def reason_stability(
     top: int = 3,
     by: ReasonsBy = "group",
     goal: float = STABILITY_GOAL,
+    min_contribution: float | None = None,
 ) -> StabilityReport:
     """Top-``top`` reason overlap across models trained with different seeds.
 
@@ -200,10 +201,13 @@ def reason_stability(
         As for :func:`cmerisk.explain.explain_frame`.
     ids
         The pupils to compare (e.g. the flagged list); all rows when None.
-    top, by
-        How reasons are chosen, as for explanations.
+    top, by, min_contribution
+        How reasons are chosen, as for explanations (default threshold:
+        :data:`cmerisk.explain.MIN_CONTRIBUTION`).
     """
-    from cmerisk.explain import explain_frame
+    from cmerisk.explain import MIN_CONTRIBUTION, explain_frame
+
+    floor = MIN_CONTRIBUTION if min_contribution is None else min_contribution
 
     if len(boosters) < 2:
         raise ValueError("stability needs at least two retrained models")
@@ -214,7 +218,13 @@ def reason_stability(
     feature_sets, group_sets = [], []
     for booster in boosters:
         ex = explain_frame(
-            rows, booster=booster, spec=spec, reference=reference, top=top, by=by
+            rows,
+            booster=booster,
+            spec=spec,
+            reference=reference,
+            top=top,
+            by=by,
+            min_contribution=floor,
         )
         feature_sets.append(ex.reason_sets(level="feature"))
         group_sets.append(ex.reason_sets(level="group"))
