@@ -1,0 +1,243 @@
+"""Assemble the feature frame at ``as_of``: cohort, then each feature group.
+
+The small tables are cleaned once (:func:`prepare`); each as-of then cuts
+them with the window helper and runs one DuckDB query over the session marks
+(:func:`features_at`). :func:`build_feature_frame` does both for one as-of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+
+from cmerisk.data.contract import REQUIRED_TABLES, TABLES
+from cmerisk.data.tables import RawTables
+from cmerisk.errors import DataError
+from cmerisk.features import attendance as att
+from cmerisk.features.attendance_termly import termly_attendance_features
+from cmerisk.features.clean import clean_tables
+from cmerisk.features.cohort import cohort_at
+from cmerisk.features.context import context_features
+from cmerisk.features.exclusions import exclusion_features
+from cmerisk.features.mobility import mobility_features
+from cmerisk.features.needs import needs_features
+from cmerisk.features.quality import DataQuality, OnDirty
+from cmerisk.features.registry import AUDIT_COLUMNS, CARRY, FEATURES
+from cmerisk.features.social_care import social_care_features
+from cmerisk.features.transition import transition_features
+from cmerisk.features.window import Windows
+
+__all__ = ["FeatureFrame", "Prepared", "build_feature_frame", "features_at", "prepare"]
+
+AttendanceSource = Literal["sessions", "termly", "none"]
+Progress = Callable[[int, int], None]
+
+#: Steps reported to a progress callback, in order.
+STEPS = (
+    "cohort",
+    "attendance",
+    "needs",
+    "social care",
+    "mobility",
+    "transition",
+    "exclusions",
+    "context",
+)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Raw tables with their small tables cleaned, ready for any as-of."""
+
+    tables: RawTables
+    frames: dict[str, pd.DataFrame]
+    quality: DataQuality
+
+    @property
+    def attendance_source(self) -> AttendanceSource:
+        if self.tables.has("attendance"):
+            return "sessions"
+        if "attendance_termly" in self.frames:
+            return "termly"
+        return "none"
+
+
+@dataclass(frozen=True)
+class FeatureFrame:
+    """Features at one as-of, with what was left out and why.
+
+    ``frame`` has one row per pupil on roll: ``pupil_id``, ``as_of``, the
+    features present (registry order), the audit columns, then the carried
+    columns. ``quality`` counts dirty records by rule; ``cohort_counts``
+    counts pupils left out of the cohort by reason.
+    """
+
+    frame: pd.DataFrame
+    quality: DataQuality
+    cohort_counts: dict[str, int] = field(default_factory=dict)
+    attendance_source: AttendanceSource = "none"
+
+
+def _check_columns(tables: RawTables, con: duckdb.DuckDBPyConnection | None) -> None:
+    missing = sorted(REQUIRED_TABLES - set(tables.names))
+    if missing:
+        raise DataError(
+            f"cannot build features without the {' and '.join(missing)} table(s); "
+            f"tables present: {', '.join(tables.names) or 'none'}"
+        )
+    for name in tables.names:
+        if name == "attendance":
+            if con is None:
+                continue
+            present = set(tables.attendance_relation(con).columns)
+        else:
+            present = set(tables[name].columns)
+        absent = [c for c in TABLES[name].required_columns if c not in present]
+        if absent:
+            raise DataError(
+                f"{name}: required column(s) {', '.join(absent)} missing "
+                f"(columns present: {', '.join(sorted(present))})"
+            )
+
+
+def prepare(
+    tables: RawTables,
+    *,
+    on_dirty: OnDirty = "count",
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Prepared:
+    """Check the tables' columns and clean the small tables once.
+
+    Raises
+    ------
+    DataError
+        ``pupils`` or ``census`` is missing, a table lacks a required column,
+        or (with ``on_dirty="raise"``) a dirty record is met.
+    """
+    _check_columns(tables, con)
+    quality = DataQuality(on_dirty)
+    frames = clean_tables(tables, quality=quality)
+    if con is not None and tables.has("attendance"):
+        quality.add("attendance_undated", att.count_undated_marks(tables, con=con))
+    return Prepared(tables=tables, frames=frames, quality=quality)
+
+
+def features_at(
+    prepared: Prepared,
+    *,
+    as_of: date,
+    con: duckdb.DuckDBPyConnection,
+    progress: Progress | None = None,
+) -> FeatureFrame:
+    """The feature frame at ``as_of`` from prepared tables (one DuckDB query)."""
+    quality = DataQuality(prepared.quality.on_dirty)
+    quality.extend(prepared.quality)
+    frames = prepared.frames
+    w = Windows.at(as_of)
+    step = _stepper(progress)
+
+    cohort = cohort_at(frames, as_of=as_of)
+    ids = cohort.frame["pupil_id"]
+    index = pd.Index(ids, name="pupil_id")
+    step()
+    parts: list[pd.DataFrame] = []
+    source = prepared.attendance_source
+    if source == "sessions":
+        agg = att.aggregate_marks(
+            prepared.tables,
+            as_of=as_of,
+            roll_changes=frames.get("roll_changes"),
+            con=con,
+        )
+        known = set(frames["pupils"]["pupil_id"])
+        parts.append(
+            att.attendance_features(agg, ids, known_pupils=known, quality=quality)
+        )
+    elif source == "termly":
+        parts.append(termly_attendance_features(ids, frames["attendance_termly"], w=w))
+    step()
+    parts.append(needs_features(cohort.frame, frames["census"], w=w))
+    step()
+    if "social_care" in frames:
+        parts.append(social_care_features(ids, frames["social_care"], w=w))
+    step()
+    parts.append(mobility_features(ids, frames, w=w))
+    step()
+    parts.append(transition_features(cohort.frame, frames.get("secondary_offers"), w=w))
+    step()
+    if "exclusions" in frames:
+        parts.append(exclusion_features(ids, frames["exclusions"], w=w))
+    step()
+    parts.append(context_features(cohort.frame, frames["pupils"]))
+    step()
+
+    wide = pd.concat([p.reindex(index) for p in parts], axis=1)
+    c = cohort.frame.set_index("pupil_id")
+    for col in ("school_urn", "nc_year"):
+        wide[col] = c[col].astype("str").where(c[col].notna())
+    frame = _ordered(wide.reset_index(), as_of=as_of)
+    frame.attrs.update(
+        quality=quality, cohort_counts=dict(cohort.counts), attendance_source=source
+    )
+    return FeatureFrame(
+        frame=frame,
+        quality=quality,
+        cohort_counts=dict(cohort.counts),
+        attendance_source=source,
+    )
+
+
+def _stepper(progress: Progress | None) -> Callable[[], None]:
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(STEPS))
+
+    return step
+
+
+def _ordered(wide: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
+    """Columns in contract order: id, as_of, features, audit, carried."""
+    feature_cols = [f.name for f in FEATURES if f.name in wide.columns]
+    for name in feature_cols:
+        if not FEATURES_CATEGORICAL.get(name, False):
+            wide[name] = wide[name].astype(float)
+    audit = [c for c in AUDIT_COLUMNS if c in wide.columns]
+    carry = [c for c in CARRY if c in wide.columns and c not in feature_cols]
+    out = wide[["pupil_id", *feature_cols, *audit, *carry]].copy()
+    out.insert(1, "as_of", pd.Timestamp(as_of))
+    out["as_of"] = out["as_of"].astype("datetime64[us]")
+    return out.sort_values("pupil_id", ignore_index=True)
+
+
+FEATURES_CATEGORICAL = {f.name: f.categorical for f in FEATURES}
+
+
+def build_feature_frame(
+    tables: RawTables,
+    *,
+    as_of: date,
+    on_dirty: OnDirty = "count",
+    memory_limit: str = "2GB",
+    temp_directory: Path | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> FeatureFrame:
+    """Features of every pupil on roll at ``as_of``, with data-quality counts.
+
+    See :func:`cmerisk.features.build_features` for the parameters.
+    """
+    with att.connect(
+        memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
+    ) as con:
+        prepared = prepare(tables, on_dirty=on_dirty, con=con)
+        return features_at(prepared, as_of=as_of, con=con, progress=progress)

@@ -1,0 +1,130 @@
+"""Mobility: school moves, in-year admissions, earlier EHE/CME, unknown destinations.
+
+Definitions (records before ``as_of`` only):
+
+* a **school move** is a change in the school a pupil is registered at, seen
+  in the sequence of their single/main census rows and admissions, dated by
+  the first record at the new school. The normal transfer from a primary to a
+  secondary school is not a move.
+* an **in-year admission** is an admission dated outside August and September
+  (the normal start-of-year admission round).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from datetime import date
+>>> census = pd.DataFrame({"pupil_id": ["a", "a"],
+...     "census_date": pd.to_datetime(["2023-10-05", "2024-01-18"]),
+...     "school_urn": ["1", "1"], "school_phase": ["primary"] * 2, "enrolment_status": ["C", "C"]})
+>>> roll = pd.DataFrame({"pupil_id": ["a", "a"], "school_urn": ["1", "2"],
+...     "date": pd.to_datetime(["2024-02-01", "2024-02-05"]), "change": ["deletion", "admission"],
+...     "deletion_ground": ["moved_school", None], "destination_known": [False, None]})
+>>> f = mobility_features(pd.Series(["a"]), {"census": census, "roll_changes": roll},
+...                       w=Windows.at(date(2024, 5, 16)))
+>>> f[["school_moves_2y", "in_year_admissions_2y", "days_since_admission",
+...    "unknown_destination_deletions_2y"]].values.tolist()
+[[1.0, 1.0, 101.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cmerisk.features.cohort import MAIN_REGISTRATION
+from cmerisk.features.window import Windows, known_at
+
+__all__ = ["mobility_features", "school_phases"]
+
+#: Months of the normal start-of-year admission round.
+NORMAL_ADMISSION_MONTHS = (8, 9)
+
+
+def school_phases(census: pd.DataFrame) -> pd.Series:
+    """The most common phase recorded for each school (index ``school_urn``)."""
+    c = census.dropna(subset=["school_phase"])
+    if c.empty:
+        return pd.Series(dtype=object)
+    counts = c.groupby([c["school_urn"].astype(str), "school_phase"]).size()
+    top = counts.sort_values(ascending=False, kind="stable").reset_index()
+    return top.drop_duplicates("school_urn").set_index("school_urn")["school_phase"]
+
+
+def mobility_features(
+    pupil_ids: pd.Series, frames: dict[str, pd.DataFrame], *, w: Windows
+) -> pd.DataFrame:
+    """Mobility features for ``pupil_ids`` from the tables present.
+
+    ``school_moves_2y`` needs only the census; admissions, days since the last
+    admission and unknown-destination deletions need ``roll_changes``;
+    ``previous_ehe`` and ``previous_cme`` need ``ehe`` and ``cme_episodes``.
+    """
+    index = pd.Index(pupil_ids.astype(str), name="pupil_id")
+    out = pd.DataFrame(index=index)
+    as_of = pd.Timestamp(w.as_of)
+    two_years = pd.Timestamp(w.last_2_years)
+
+    census = known_at(frames["census"], table="census", as_of=w.as_of)
+    phase = school_phases(census)
+    main = census.loc[census["enrolment_status"].isin(MAIN_REGISTRATION).to_numpy()]
+    regs = [
+        main[["pupil_id", "census_date", "school_urn"]]
+        .set_axis(["pupil_id", "date", "school_urn"], axis=1)
+        .assign(order=0)
+    ]
+    roll = None
+    if "roll_changes" in frames:
+        roll = known_at(frames["roll_changes"], table="roll_changes", as_of=w.as_of)
+        adm = roll.loc[
+            (roll["change"] == "admission").to_numpy(),
+            ["pupil_id", "date", "school_urn"],
+        ]
+        regs.append(adm.assign(order=1))
+    reg = pd.concat(regs, ignore_index=True)
+    reg["pupil_id"] = reg["pupil_id"].astype(str)
+    reg["school_urn"] = reg["school_urn"].astype(str)
+    reg = reg.loc[reg["pupil_id"].isin(index)].sort_values(
+        ["pupil_id", "date", "order"], kind="stable"
+    )
+    prev = reg.groupby("pupil_id")["school_urn"].shift()
+    moved = prev.notna() & (reg["school_urn"] != prev)
+    transfer = (prev.map(phase) == "primary") & (
+        reg["school_urn"].map(phase) == "secondary"
+    )
+    counted = moved & ~transfer & (reg["date"] >= two_years)
+    out["school_moves_2y"] = (
+        counted.groupby(reg["pupil_id"]).sum().reindex(index).fillna(0).astype(float)
+    )
+
+    if roll is not None:
+        roll = roll.assign(pupil_id=roll["pupil_id"].astype(str))
+        adm = roll.loc[(roll["change"] == "admission").to_numpy()]
+        in_year = (adm["date"] >= two_years) & ~adm["date"].dt.month.isin(
+            NORMAL_ADMISSION_MONTHS
+        )
+        out["in_year_admissions_2y"] = (
+            in_year.groupby(adm["pupil_id"])
+            .sum()
+            .reindex(index)
+            .fillna(0)
+            .astype(float)
+        )
+        last_adm = adm.groupby("pupil_id")["date"].max().reindex(index)
+        out["days_since_admission"] = (as_of - last_adm).dt.days.astype(float)
+        dele = roll.loc[(roll["change"] == "deletion").to_numpy()]
+        unknown = (dele["date"] >= two_years) & (
+            dele["destination_known"].astype("boolean") == False
+        )
+        out["unknown_destination_deletions_2y"] = (
+            unknown.fillna(False)
+            .groupby(dele["pupil_id"])
+            .sum()
+            .reindex(index)
+            .fillna(0)
+            .astype(float)
+        )
+    for table, name in (("ehe", "previous_ehe"), ("cme_episodes", "previous_cme")):
+        if table in frames:
+            episodes = known_at(frames[table], table=table, as_of=w.as_of)
+            seen = set(episodes["pupil_id"].astype(str))
+            out[name] = index.isin(list(seen)).astype(float)
+    return out
