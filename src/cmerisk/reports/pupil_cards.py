@@ -199,6 +199,7 @@ def write_pupil_pages(
     valid_until: date | str | None = None,
     horizon: str | None = None,
     ranks: Sequence[int] | None = None,
+    listed: int | None = None,
 ) -> list[Path]:
     """Write a card per pupil in ``explanations`` and an index linking them.
 
@@ -214,6 +215,9 @@ def write_pupil_pages(
     ranks
         The pupils' ranks on the full list, in ``explanations`` order; by
         default their order here (probability, else model score).
+    listed
+        Length of the list the ranks refer to ("rank 5 of 200"); by default
+        the number of pupils here when ``ranks`` is not given.
 
     Returns
     -------
@@ -225,7 +229,7 @@ def write_pupil_pages(
     env = _environment()
     order = _order(explanations)
     position = {i: k + 1 for k, i in enumerate(order)}
-    listed = len(order)
+    of = listed if listed is not None else (None if ranks is not None else len(order))
     written: list[Path] = []
     rows = []
     for i in order:
@@ -238,7 +242,7 @@ def write_pupil_pages(
             render_card(
                 pupil,
                 rank=rank,
-                listed=None if ranks is not None else listed,
+                listed=of,
                 model=model,
                 as_of=as_of,
                 valid_until=valid_until,
