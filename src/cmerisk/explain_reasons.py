@@ -24,11 +24,13 @@ How reasons are worded
 ----------------------
 The feature's reason template (:class:`~cmerisk.spec.FeatureSpec`) is filled
 with the pupil's own ``value``, the training ``reference`` (median, or most
-common category) and the pupil's other non-protected columns. When a numeric
-feature's template does not quote ``{reference}`` itself, the comparison is
-appended, formatted by the feature's kind: "missed 34% of sessions this school
-year (LA median 5%)". Protected characteristics are never features (the spec
-refuses them) and templates may not quote them (:func:`check_templates`).
+common category) and the pupil's other non-protected columns (a missing one
+reads "not recorded", never "nan"). When the template of a rate, count or day
+count does not quote ``{reference}`` itself, the comparison is appended,
+formatted by the feature's kind: "missed 34% of sessions this school year (LA
+median 5%)". Ordinal numbers (year group, decile, age) get no "median".
+Protected characteristics are never features (the spec refuses them) and
+templates may not quote them (:func:`check_templates`).
 
 Examples
 --------
@@ -39,6 +41,16 @@ Examples
 'missed 34% of sessions this school year (LA median 5%)'
 >>> reason_text(f, value=float("nan"), reference=0.05)
 'absence: not recorded'
+>>> g = FeatureSpec(name="moves", group="mobility", kind="count",
+...                 reason="{value:.0f} moves (not counting Year 7) in {area}")
+>>> reason_text(g, value=2, reference=0, row={"area": None})
+'2 moves (not counting Year 7) in not recorded (LA median 0)'
+>>> reason_text(g, value=2, reference=0, row={"area": "Leeds (east)"})
+'2 moves (not counting Year 7) in Leeds (east) (LA median 0)'
+>>> h = FeatureSpec(name="moves", group="mobility", kind="count",
+...                 reason="{value:.0f} moves (not counting Year 7)")
+>>> reason_text(h, value=2, reference=0)
+'2 moves (not counting Year 7; LA median 0)'
 """
 
 from __future__ import annotations
@@ -54,8 +66,8 @@ from cmerisk.errors import ConfigError, DataError
 from cmerisk.explain_result import REASON_COLUMNS, ReasonsBy, empty_reasons
 from cmerisk.spec import DEFAULT_PROTECTED, DatasetSpec, FeatureSpec
 
-#: Kinds whose reference is a number worth quoting for comparison.
-NUMERIC_KINDS = frozenset({"rate", "count", "days", "number"})
+#: Kinds whose reference is a quantity worth quoting for comparison.
+COMPARED_KINDS = frozenset({"rate", "count", "days"})
 #: Kinds for which a zero value says "nothing happened" and is never a reason.
 ZERO_IS_NOT_A_REASON = frozenset({"flag", "count", "days"})
 #: How many other risk-raising features of a group a reason mentions.
@@ -152,6 +164,19 @@ def template_fields(template: str) -> set[str]:
     return names
 
 
+class _NotRecorded:
+    """Stands in for a missing column a template quotes, whatever its format."""
+
+    def __format__(self, spec: str) -> str:
+        return "not recorded"
+
+    def __str__(self) -> str:
+        return "not recorded"
+
+
+NOT_RECORDED = _NotRecorded()
+
+
 def feature_label(feature: FeatureSpec) -> str:
     return feature.description or feature.name.replace("_", " ")
 
@@ -167,13 +192,20 @@ def reason_text(
     """The reason sentence for one pupil's value of one feature."""
     if is_missing(value):
         return f"{feature_label(feature)}: not recorded"
+    if row:
+        row = {k: NOT_RECORDED if is_missing(v) else v for k, v in row.items()}
     text = feature.render_reason(value=value, reference=reference, row=row)
     if (
-        feature.kind in NUMERIC_KINDS
+        feature.kind in COMPARED_KINDS
         and not is_missing(reference)
         and "reference" not in template_fields(feature.reason)
     ):
-        text += f" ({comparison_label} {format_value(reference, feature.kind)})"
+        compare = f"{comparison_label} {format_value(reference, feature.kind)}"
+        # template ends "(not counting Year 7)": "(not counting Year 7; LA median 0)"
+        if feature.reason.endswith(")") and text.endswith(")"):
+            text = f"{text[:-1]}; {compare})"
+        else:
+            text = f"{text} ({compare})"
     return text
 
 
