@@ -119,8 +119,9 @@ def test_rank_order_breaks_ties_by_tiebreak_not_position() -> None:
     assert rank_order(s, tiebreak=np.array([0, 0, 9, 5])).tolist() == [1, 0, 3, 2]
 
 
-def test_id_tiebreak_is_order_free() -> None:
-    ids = np.array(["a", "b", "c"])
+def test_id_tiebreak_is_id_text_order_whatever_the_row_order() -> None:
+    ids = np.array(["c", "a", "b", 10], dtype=object)
+    assert id_tiebreak(ids).tolist() == [3, 1, 2, 0]
     np.testing.assert_array_equal(id_tiebreak(ids)[::-1], id_tiebreak(ids[::-1]))
 
 

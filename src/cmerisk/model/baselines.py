@@ -6,8 +6,8 @@
 - **A points rule** of the kind LAs already use: each listed column adds its
   points when its value is above zero (persistent absence 2, SEN 1, CIN 2,
   Year 6 1, a recent school move 1, ...), missing counts as zero. Many pupils
-  tie on points; rankings break ties deterministically (by a hash of the id,
-  see :func:`cmerisk.model.metrics.rank_order`), never by row order.
+  tie on points; rankings break ties deterministically (by the id as text,
+  see :func:`cmerisk.model.metrics.id_tiebreak`), never by row order.
 
 Both return raw scores; like the model, they are calibrated on the
 calibration slice before probabilities are compared.

@@ -142,11 +142,19 @@ def make_bundle(
     calibrator: Calibrator,
     X_train: pd.DataFrame,
     metadata: Mapping[str, Any],
+    input_dtypes: Mapping[str, str] | None = None,
 ) -> ModelBundle:
-    """Assemble a bundle; the reference is computed from the training matrix."""
+    """Assemble a bundle; the reference is computed from the training matrix.
+
+    ``input_dtypes`` (feature -> dtype name as supplied, before the matrix made
+    it float) lets synthetic examples keep integer and boolean types.
+    """
     reference = build_reference(X_train, spec=spec)
     for name, levels in category_levels(X_train, spec=spec).items():
         reference["features"][name]["categories"] = levels
+    for name, dtype in (input_dtypes or {}).items():
+        if name in reference["features"]:
+            reference["features"][name]["input_dtype"] = str(dtype)
     meta = {
         "bundle_version": BUNDLE_VERSION,
         "model_name": config.tracking.registered_model,

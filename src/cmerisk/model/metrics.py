@@ -13,8 +13,8 @@ Ranking metrics (ROC-AUC, average precision, precision/recall/lift at k) use
 the raw score, which orders pupils exactly as the model does (a calibrated
 isotonic step curve would create ties); Brier and expected calibration error
 (ECE) use calibrated probabilities. "Top k" breaks ties in score by
-``tiebreak`` (a hash of the pupil id by default in the pipeline), never by row
-order.
+``tiebreak`` (the pupil id as text in the pipeline, as scoring does), never by
+row order.
 
 Examples
 --------
@@ -40,10 +40,16 @@ CHUNK_CELLS = 2_000_000
 
 
 def id_tiebreak(ids: ArrayLike) -> np.ndarray:
-    """A deterministic, order-free tie-breaker: a 64-bit hash of each id's text."""
-    return pd.util.hash_array(
-        np.asarray([str(v) for v in np.asarray(ids)], dtype=object)
-    )
+    """A deterministic, row-order-free tie-breaker: the rank of each id as text.
+
+    Scoring and the fairness audit break ties the same way (pupil id as text,
+    ascending); pseudonymised ids are keyed hashes, so this order carries no
+    information about the pupil.
+    """
+    text = np.asarray([str(v) for v in np.asarray(ids)], dtype=object)
+    ranks = np.empty(len(text), dtype="int64")
+    ranks[np.argsort(text, kind="stable")] = np.arange(len(text))
+    return ranks
 
 
 def rank_order(score: ArrayLike, *, tiebreak: ArrayLike | None = None) -> np.ndarray:

@@ -25,6 +25,8 @@ Examples
 0.0
 >>> psi(ref["features"]["absence"], X["absence"] + 0.5) > 0.25
 True
+>>> synthetic_rows(ref, spec=spec)["absence"].tolist()
+[0.1, 0.25, 0.5, 0.75, 0.9]
 """
 
 from __future__ import annotations
@@ -174,3 +176,58 @@ def population_stability(reference: dict[str, Any], X: pd.DataFrame) -> pd.DataF
     return table.sort_values("psi", ascending=False, kind="stable").reset_index(
         drop=True
     )
+
+
+#: Training quantiles the synthetic example rows are made from.
+EXAMPLE_QUANTILES: tuple[str, ...] = ("0.1", "0.25", "0.5", "0.75", "0.9")
+
+
+def synthetic_rows(reference: dict[str, Any], *, spec: DatasetSpec) -> pd.DataFrame:
+    """Made-up input rows for documentation and model signatures: no real pupil.
+
+    Row ``i`` takes every numeric feature at the ``i``-th of the training
+    quantiles 10%, 25%, 50%, 75%, 90% and cycles through the categorical
+    levels, so no row is a real record (values are summaries of at least the
+    whole training slice). Features recorded with an integer or boolean
+    ``input_dtype`` keep that type (rounded quantiles; above 0.5 is True).
+    """
+    columns: dict[str, Any] = {}
+    n = len(EXAMPLE_QUANTILES)
+    for feature in spec.features:
+        ref = reference["features"][feature.name]
+        if feature.categorical:
+            levels = ref.get("categories") or [None]
+            columns[feature.name] = [levels[i % len(levels)] for i in range(n)]
+            continue
+        quantiles = ref.get("quantiles", {})
+        values = pd.Series(
+            [
+                float(quantiles[q]) if q in quantiles else np.nan
+                for q in EXAMPLE_QUANTILES
+            ]
+        )
+        kind = _dtype_kind(ref.get("input_dtype"))
+        if kind == "bool" and values.notna().all():
+            columns[feature.name] = values > 0.5
+        elif kind == "int" and values.notna().all():
+            columns[feature.name] = values.round().astype("int64")
+        else:
+            columns[feature.name] = values
+    return pd.DataFrame(columns)
+
+
+def _dtype_kind(dtype: str | None) -> str:
+    """ "bool", "int" or "float" for a recorded pandas dtype name."""
+    if dtype is None:
+        return "float"
+    name = dtype.lower()
+    if name in ("bool", "boolean"):
+        return "bool"
+    if name.startswith(("int", "uint")):
+        return "int"
+    return "float"
+
+
+def input_dtypes(frame: pd.DataFrame, *, spec: DatasetSpec) -> dict[str, str]:
+    """The dtype name of each feature column as supplied (kept for input examples)."""
+    return {name: str(frame[name].dtype) for name in spec.feature_names}

@@ -1,0 +1,402 @@
+"""The table of contents of a training run.
+
+:func:`run_experiment` takes any pupil-level frame and its
+:class:`~cmerisk.spec.DatasetSpec`:
+
+1. check the frame (columns, outcome values) - once, here;
+2. split (temporal when the spec has a time column, else by id);
+3. baselines: logistic regression and the LA-style points rule;
+4. LightGBM over the depth candidates, early-stopped on the calibration slice;
+5. calibrate every model's scores on the calibration slice;
+6. evaluate on the test year with bootstrap CIs, model beside baselines;
+7. fairness audit on the test year (when :mod:`cmerisk.fairness` is installed);
+8. champion gates;
+9. save the model bundle (and the run's tables and plots) under ``out_dir``;
+10. track in MLflow, register, and set the ``champion`` alias if the gates passed.
+
+:func:`build_cme_frame` makes the CME frame from an LA's raw tables with the
+feature pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cmerisk import pipeline_outputs as outputs
+from cmerisk.config import ExperimentConfig
+from cmerisk.errors import CmeriskError, DataError
+from cmerisk.model.baselines import fit_logistic, logistic_scores, points_rule
+from cmerisk.model.bundle import ModelBundle, make_bundle, save_bundle
+from cmerisk.model.calibrate import Calibrator, fit_calibrator
+from cmerisk.model.checks import check_frame
+from cmerisk.model.evaluate import Evaluation, evaluate_models
+from cmerisk.model.gates import GateResult, check_gates
+from cmerisk.model.matrix import category_levels, feature_matrix
+from cmerisk.model.metrics import id_tiebreak
+from cmerisk.model.provenance import (
+    frame_digest,
+    frame_schema,
+    git_commit,
+)
+from cmerisk.model.reference import input_dtypes
+from cmerisk.model.splits import Split, make_split
+from cmerisk.model.train import TrainedModel, train_lightgbm
+from cmerisk.spec import DatasetSpec
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ExperimentResult:
+    """What a training run produced; ``summary()`` is what the CLI prints."""
+
+    spec: DatasetSpec
+    config: ExperimentConfig
+    split: Split
+    trained: TrainedModel
+    calibrator: Calibrator
+    evaluation: Evaluation
+    gates: GateResult
+    bundle: ModelBundle
+    baselines: dict[str, str]
+    data_digest: str
+    bundle_path: Path | None = None
+    out_dir: Path | None = None
+    audit: Any | None = None
+    audit_note: str | None = None
+    tracked: Any | None = None
+    fairness: dict[str, Any] | None = None
+    fairness_html: str | None = None
+    git_commit: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def champion(self) -> bool:
+        return bool(self.tracked is not None and self.tracked.champion)
+
+
+def _calibrated(
+    cal_score: np.ndarray,
+    test_score: np.ndarray,
+    y_cal: np.ndarray,
+    *,
+    config: ExperimentConfig,
+) -> tuple[Calibrator, np.ndarray]:
+    cal = fit_calibrator(
+        cal_score, y_cal, method=config.calibration.method, seed=config.seed
+    )
+    return cal, cal.transform(test_score)
+
+
+def _run_audit(
+    frame: pd.DataFrame,
+    *,
+    spec: DatasetSpec,
+    config: ExperimentConfig,
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    calibration: tuple[pd.DataFrame, np.ndarray, np.ndarray] | None,
+) -> tuple[Any | None, str | None, bool]:
+    """(audit, why not, whether the fairness module is installed)."""
+    try:
+        fairness = importlib.import_module("cmerisk.fairness")
+    except ImportError as e:
+        return None, f"cmerisk.fairness is not available ({e})", False
+    if not hasattr(fairness, "audit"):
+        return None, "cmerisk.fairness provides no audit()", False
+    kwargs: dict[str, Any] = {}
+    if calibration is not None and hasattr(fairness, "CalibrationData"):
+        cal_frame, y_cal, p_cal = calibration
+        kwargs["calibration"] = fairness.CalibrationData(cal_frame, y_cal, p_cal)
+    try:
+        result = fairness.audit(
+            frame,
+            spec=spec,
+            config=config.fairness,
+            y_true=y_test,
+            y_score=p_test,
+            capacity=min(config.evaluation.primary_capacity, len(frame)),
+            seed=config.seed,
+            **kwargs,
+        )
+    except CmeriskError as e:
+        return None, f"the fairness audit could not run: {e}", True
+    if not getattr(result, "groupings", True):
+        return result, "no audit columns in the data", True
+    return result, None, True
+
+
+def run_experiment(
+    frame: pd.DataFrame,
+    *,
+    spec: DatasetSpec,
+    config: ExperimentConfig,
+    tracking: bool = True,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ExperimentResult:
+    """Train, calibrate, evaluate, audit, gate, save and track one model.
+
+    Parameters
+    ----------
+    frame
+        One row per (pupil, as-of date) with the spec's id, target, features,
+        time column (optional) and any audit / carried columns.
+    spec
+        Column roles.
+    config
+        The experiment config (stored in the bundle).
+    tracking
+        Log the run to MLflow and register the model.
+    out_dir
+        Folder for the bundle (``out_dir/model``) and the run's tables and plots;
+        without it the bundle only goes to MLflow (or stays in memory).
+    progress
+        Called with a short description as each step starts.
+    """
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    say("checking the feature table")
+    frame = frame.reset_index(drop=True)
+    y = check_frame(frame, spec=spec)
+    digest = frame_digest(frame)
+    schema = frame_schema(frame)
+    lap("check")
+
+    say("splitting")
+    split = make_split(
+        frame,
+        y,
+        spec=spec,
+        config=config.split,
+        horizon_days=config.dataset.horizon_days if spec.time else None,
+        seed=config.seed,
+    )
+    tr, ca, te = split.train, split.calibration, split.test
+    levels = category_levels(frame.iloc[tr], spec=spec)
+    X = feature_matrix(frame, spec=spec, categories=levels)
+    X_tr, X_ca, X_te = X.iloc[tr], X.iloc[ca], X.iloc[te]
+    y_tr, y_ca, y_te = y[tr], y[ca], y[te]
+    lap("split")
+
+    say("baselines")
+    notes: list[str] = []
+    logistic = fit_logistic(
+        X_tr, y_tr, spec=spec, c=config.baselines.logistic_c, seed=config.seed
+    )
+    lr_ca = logistic_scores(logistic, X_ca, spec=spec)
+    lr_te = logistic_scores(logistic, X_te, spec=spec)
+    rule = points_rule(frame, points=config.baselines.points_rule)
+    baselines = {
+        "logistic": "logistic regression on the same features (median imputation "
+        "with missing indicators, scaling, one-hot categoricals)"
+    }
+    if rule is None:
+        notes.append(
+            "points rule not scored: none of its columns "
+            f"{sorted(config.baselines.points_rule)} is in the data"
+        )
+    else:
+        baselines["points_rule"] = rule.describe()
+    lap("baselines")
+
+    say("training LightGBM")
+    trained = train_lightgbm(
+        X_tr, y_tr, X_ca, y_ca, spec=spec, config=config.lightgbm, seed=config.seed
+    )
+    notes.extend(trained.notes)
+    lap("train")
+
+    say("calibrating")
+    m_ca = trained.booster.predict(X_ca, raw_score=True)
+    m_te = trained.booster.predict(X_te, raw_score=True)
+    calibrator, p_te = _calibrated(m_ca, m_te, y_ca, config=config)
+    scored = {"model": (m_te, p_te)}
+    _, lr_p = _calibrated(lr_ca, lr_te, y_ca, config=config)
+    scored["logistic"] = (lr_te, lr_p)
+    if rule is not None:
+        pts = rule.score(frame)
+        _, pts_p = _calibrated(pts[ca], pts[te], y_ca, config=config)
+        scored["points_rule"] = (pts[te], pts_p)
+    lap("calibrate")
+
+    say("evaluating on the test year")
+    evaluation = evaluate_models(
+        y_te,
+        scored,
+        config=config.evaluation,
+        gate_metric=config.gates.metric,
+        seed=config.seed,
+        tiebreak=id_tiebreak(frame[spec.id].to_numpy()[te]),
+    )
+    notes.extend(evaluation.notes)
+    lap("evaluate")
+
+    say("fairness audit")
+    p_ca = calibrator.transform(m_ca)
+    audit, audit_note, fairness_installed = _run_audit(
+        frame.iloc[te].reset_index(drop=True),
+        spec=spec,
+        config=config,
+        y_test=y_te,
+        p_test=p_te,
+        calibration=(frame.iloc[ca].reset_index(drop=True), y_ca, p_ca),
+    )
+    if audit_note:
+        notes.append(audit_note)
+    lap("audit")
+
+    gates = check_gates(
+        evaluation.beats_baselines,
+        gates=config.gates,
+        metric=evaluation.gate_metric,
+        audit=audit if audit_note is None else None,
+        audit_unavailable=audit_note,
+        require_audit=fairness_installed,
+    )
+
+    say("saving the model bundle")
+    metadata = {
+        "data_digest": digest,
+        "data_schema": {"rows": schema["rows"], "columns": len(schema["columns"])},
+        "git_commit": git_commit(),
+        "split": split.description,
+        "max_depth": trained.chosen.max_depth,
+        "best_iteration": trained.chosen.best_iteration,
+        "calibration": calibrator.method,
+        "training_rows": len(tr),
+        "gates": gates.to_dict(),
+        "metrics": {
+            k: v for k, v in evaluation.summary().items() if k.startswith("model.")
+        },
+        "verdict": evaluation.verdict,
+    }
+    bundle = make_bundle(
+        trained.booster,
+        spec=spec,
+        config=config,
+        calibrator=calibrator,
+        X_train=X_tr,
+        metadata=metadata,
+        input_dtypes=input_dtypes(frame, spec=spec),
+    )
+    result = ExperimentResult(
+        spec=spec,
+        config=config,
+        split=split,
+        trained=trained,
+        calibrator=calibrator,
+        evaluation=evaluation,
+        gates=gates,
+        bundle=bundle,
+        baselines=baselines,
+        data_digest=digest,
+        audit=audit,
+        audit_note=audit_note,
+        timings=timings,
+        notes=notes,
+    )
+    result.fairness, result.fairness_html = outputs.fairness_outputs(result)
+    result.git_commit = metadata["git_commit"]
+    plots = outputs.plots(result)
+    staging: tempfile.TemporaryDirectory[str] | None = None
+    if out_dir is not None:
+        result.out_dir = Path(out_dir)
+        result.bundle_path = save_bundle(bundle, result.out_dir / "model")
+        outputs.write_outputs(result, plots, out=result.out_dir, schema=schema)
+    elif tracking:
+        staging = tempfile.TemporaryDirectory(prefix="cmerisk-bundle-")
+        result.bundle_path = save_bundle(bundle, Path(staging.name) / "model")
+    lap("save")
+
+    try:
+        if tracking:
+            say("tracking in MLflow")
+            from cmerisk.tracking import log_run
+
+            result.tracked = log_run(
+                outputs.run_record(result, plots, schema=schema), config=config.tracking
+            )
+            notes.extend(result.tracked.notes)
+            lap("track")
+    finally:
+        if staging is not None:
+            staging.cleanup()
+            result.bundle_path = None
+    return result
+
+
+def build_cme_frame(
+    data_dir: str | Path,
+    *,
+    config: ExperimentConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, DatasetSpec]:
+    """The CME training frame from an LA's raw tables, and its spec.
+
+    Loads and validates the tables (rejected records are reported, never
+    silently dropped), picks the as-of dates (``config.dataset``: census days
+    whose label window ends within the data), and stacks point-in-time
+    features and labels for each.
+
+    Raises
+    ------
+    DataError
+        The tables fail validation, or cover too few labelled school years.
+    """
+    try:
+        dataset = importlib.import_module("cmerisk.dataset")
+        features = importlib.import_module("cmerisk.features")
+        load = importlib.import_module("cmerisk.data.load")
+    except ImportError as e:
+        raise CmeriskError(
+            f"the CME feature pipeline is not available in this install ({e}); "
+            "train on a feature table instead: "
+            "cmerisk train --features FILE --spec SPEC"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="cmerisk-load-") as work:
+        loaded = load.load_tables(Path(data_dir), errors="raise", work_dir=Path(work))
+        tables = loaded.tables
+        as_of_dates: list[date] = dataset.as_of_dates_for(
+            tables,
+            terms=config.dataset.as_of_terms,
+            horizon_days=config.dataset.horizon_days,
+            first_school_year=config.dataset.first_school_year,
+            labelled_only=True,
+        )
+        if not as_of_dates:
+            raise DataError(
+                f"{data_dir}: no as-of date has a complete "
+                f"{config.dataset.horizon_days}-day "
+                "label window within the data"
+            )
+        frame = dataset.make_dataset(
+            tables,
+            as_of_dates=as_of_dates,
+            horizon_days=config.dataset.horizon_days,
+            progress=progress,
+        )
+    spec = features.cme_spec(available=frame.columns)
+    return frame, spec
+
+
+__all__ = ["ExperimentResult", "build_cme_frame", "check_frame", "run_experiment"]

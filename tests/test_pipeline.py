@@ -1,0 +1,219 @@
+"""run_experiment end to end on a tiny generated frame (no MLflow); `cmerisk train`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent / "model"))
+from toy import make_config, make_frame, make_spec
+
+from cmerisk.cli import app
+from cmerisk.errors import DataError
+from cmerisk.model.bundle import load_bundle
+from cmerisk.model.checks import check_frame
+from cmerisk.pipeline import run_experiment
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return make_frame(500, seed=2)
+
+
+@pytest.fixture(scope="module")
+def result(frame, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return run_experiment(
+        frame, spec=make_spec(), config=make_config(), tracking=False, out_dir=out
+    )
+
+
+def test_smoke_run_writes_bundle_tables_and_plots(result, frame) -> None:
+    out = result.out_dir
+    for name in (
+        "metrics.csv",
+        "comparison.csv",
+        "run.json",
+        "plots/calibration.png",
+        "plots/precision_recall_at_k.png",
+        "model/model.txt",
+    ):
+        assert (out / name).is_file(), name
+    bundle = load_bundle(result.bundle_path)
+    np.testing.assert_array_equal(
+        bundle.predict_proba(frame), result.bundle.predict_proba(frame)
+    )
+    run = json.loads((out / "run.json").read_text())
+    assert run["split"]["kind"] == "temporal"
+    assert [c["max_depth"] for c in run["depth_candidates"]] == [2, 3]
+    assert bundle.metadata["data_digest"] == result.data_digest
+    assert bundle.metadata["split"] == result.split.description
+
+
+def test_slices_do_not_overlap_and_test_is_the_latest_year(result, frame) -> None:
+    s = result.split
+    assert not set(s.train) & set(s.test) and not set(s.calibration) & set(s.test)
+    assert not set(s.train) & set(s.calibration)
+    years = frame["year_index"].to_numpy()
+    assert (
+        set(years[s.test]) == {3} and years[s.train].max() < years[s.calibration].min()
+    )
+    assert result.evaluation.rows == len(s.test)
+
+
+def test_every_model_is_evaluated_with_intervals(result) -> None:
+    m = result.evaluation.metrics
+    assert set(m["model"]) == {"model", "logistic", "points_rule"}
+    core = m[
+        m["metric"].isin(
+            [
+                "roc_auc",
+                "average_precision",
+                "brier",
+                "ece",
+                "precision_at_50",
+                "recall_at_50",
+                "lift_at_50",
+            ]
+        )
+    ]
+    assert len(core) == 21 and core[["ci_low", "ci_high"]].notna().all().all()
+
+
+def test_gates_block_the_model_when_it_loses(result) -> None:
+    beats = result.evaluation.beats_baselines
+    assert result.gates.passed == (
+        all(beats.values())
+        and not any(f.startswith("fairness") for f in result.gates.failures)
+    )
+    if not all(beats.values()):
+        assert "does NOT beat" in result.evaluation.verdict
+
+
+def test_a_model_without_signal_loses_to_the_baselines(tmp_path) -> None:
+    """Shuffle the model's features: the points rule (on intact columns) must win."""
+    frame = make_frame(400, seed=4)
+    rng = np.random.default_rng(0)
+    for col in ("absence", "unexplained_run", "sen", "phase", "noise"):
+        frame[col] = rng.permutation(frame[col].to_numpy())
+    spec = make_spec()
+    spec = spec.model_copy(
+        update={"features": [f for f in spec.features if f.name != "persistent"]}
+    )
+    frame["persistent"] = make_frame(400, seed=4)["absence"].ge(0.1).astype(int)
+    config = make_config(
+        baselines={"points_rule": {"persistent": 1.0}},
+        gates={"metric": "average_precision"},
+    )
+    result = run_experiment(
+        frame, spec=spec, config=config, tracking=False, out_dir=tmp_path
+    )
+    assert result.evaluation.beats_baselines["points_rule"] is False
+    assert not result.gates.passed
+    assert any("points_rule" in f for f in result.gates.failures)
+    assert "does NOT beat the points rule" in result.evaluation.verdict
+
+
+def test_runs_are_reproducible(frame, result, tmp_path) -> None:
+    again = run_experiment(
+        frame, spec=make_spec(), config=make_config(), tracking=False, out_dir=tmp_path
+    )
+    assert (
+        again.bundle.booster.model_to_string()
+        == result.bundle.booster.model_to_string()
+    )
+    assert again.evaluation.metrics.equals(result.evaluation.metrics)
+
+
+def test_without_a_time_column_the_split_is_by_id_and_says_so(tmp_path) -> None:
+    frame = make_frame(300, seed=3, with_time=False)
+    result = run_experiment(
+        frame,
+        spec=make_spec(with_time=False),
+        config=make_config(),
+        tracking=False,
+        out_dir=tmp_path,
+    )
+    assert result.split.kind == "id_stratified"
+    assert "by id, stratified" in result.split.description
+    ids = {k: set(frame["pupil_id"].iloc[v]) for k, v in result.split.slices().items()}
+    assert not ids["train"] & ids["test"]
+    assert (
+        json.loads((tmp_path / "run.json").read_text())["split"]["kind"]
+        == "id_stratified"
+    )
+
+
+def test_points_rule_without_its_columns_is_noted(frame, tmp_path) -> None:
+    config = make_config(baselines={"points_rule": {"cin_current": 2.0}})
+    result = run_experiment(
+        frame, spec=make_spec(), config=config, tracking=False, out_dir=tmp_path
+    )
+    assert "points_rule" not in result.evaluation.beats_baselines
+    assert any("points rule not scored" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["absence"]), "lacks column"),
+        (lambda f: f.assign(y=f["y"].astype(float).where(f.index != 3)), "no outcome"),
+        (lambda f: f.assign(y=f["y"].where(f.index != 5, 2)), "binary"),
+        (lambda f: f.assign(y=0), "positive value"),
+        (lambda f: f.head(0), "no rows"),
+        (lambda f: __import__("pandas").concat([f, f.head(2)]), "duplicate"),
+    ],
+)
+def test_bad_frames_are_refused_with_a_clear_message(frame, change, message) -> None:
+    with pytest.raises(DataError, match=message):
+        check_frame(change(frame.copy()), spec=make_spec())
+
+
+def test_cli_train_on_a_feature_table(frame, tmp_path) -> None:
+    features = tmp_path / "features.parquet"
+    frame.to_parquet(features)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(make_spec().model_dump(mode="json")))
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(make_config().model_dump(mode="json")))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--features",
+            str(features),
+            "--spec",
+            str(spec_file),
+            "--config",
+            str(config_file),
+            "--out",
+            str(out),
+            "--no-track",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Test-year metrics" in res.output and "precision @ 50" in res.output
+    assert "Champion gates" in res.output and str(out / "model") in res.output
+    assert load_bundle(out / "model").spec == make_spec()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--no-track", "--out", "x"], 3, "either --data"),
+        (["--features", "f.parquet", "--no-track", "--out", "x"], 3, "needs --spec"),
+        (["--features", "f.parquet", "--spec", "s.yaml", "--no-track"], 3, "--out"),
+    ],
+)
+def test_cli_train_usage_errors(args, code, message) -> None:
+    res = CliRunner().invoke(app, ["train", *args])
+    assert res.exit_code == code
+    assert message in res.output
