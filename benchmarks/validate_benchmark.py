@@ -149,7 +149,7 @@ def _baseline(folder: str) -> dict:
     n, pupils, first, last = con.execute(
         "SELECT count(*), count(DISTINCT pupil_id), min(date), max(date) FROM read_parquet(?)",
         [files],
-    ).fetchone()
+    ).fetchall()[0]
     return {"rows": n, "pupils": pupils}
 
 

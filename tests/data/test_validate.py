@@ -74,6 +74,16 @@ def _rows(table: str, *rows: dict) -> Callable[[Tables], None]:
     return change
 
 
+def _mark(pupil: str | None, day: str, session: str, code: str) -> dict:
+    return {
+        "pupil_id": pupil,
+        "school_urn": SCHOOL_A,
+        "date": day,
+        "session": session,
+        "code": code,
+    }
+
+
 # Many problems in one LA, each in its own place: all must be reported at once.
 MANY = [
     (_set("pupils", "idaci_decile", 2, "11"), "pupils", "idaci_decile", "out_of_range"),
@@ -135,54 +145,33 @@ MANY = [
         "unreadable_value",
     ),
     (
-        _set("attendance", "code", 5, "H"),
+        _rows("attendance", _mark(P1, "2024-09-10", "AM", "H")),
         "attendance",
         "code",
         "legacy_code_after_2024",
     ),
+    (
+        _rows("attendance", _mark(P1, "2023-09-05", "AM", "C1")),
+        "attendance",
+        "code",
+        "new_code_before_2024",
+    ),
     (_append_copy("attendance", 4), "attendance", "session", "duplicate_row"),
     (_append_copy("attendance", 3, code="O"), "attendance", "session", "duplicate_key"),
     (
-        _rows(
-            "attendance",
-            {
-                "pupil_id": "nobody",
-                "school_urn": SCHOOL_A,
-                "date": "2023-09-05",
-                "session": "AM",
-                "code": "/",
-            },
-        ),
+        _rows("attendance", _mark("nobody", "2023-09-05", "AM", "/")),
         "attendance",
         "pupil_id",
         "unknown_pupil",
     ),
     (
-        _rows(
-            "attendance",
-            {
-                "pupil_id": P1,
-                "school_urn": SCHOOL_A,
-                "date": "1990-01-08",
-                "session": "AM",
-                "code": "C1",
-            },
-        ),
+        _rows("attendance", _mark(P1, "1990-01-08", "AM", "C1")),
         "attendance",
         "date",
         "implausible_date",
     ),
     (
-        _rows(
-            "attendance",
-            {
-                "pupil_id": None,
-                "school_urn": SCHOOL_A,
-                "date": "2023-09-05",
-                "session": "PM",
-                "code": "/",
-            },
-        ),
+        _rows("attendance", _mark(None, "2023-09-05", "PM", "/")),
         "attendance",
         "pupil_id",
         "missing_value",
@@ -206,7 +195,7 @@ ERRORS = [
         "fsm_eligible",
         "wrong_type",
     ),
-    (_whole_column("ehe", "start_date", 12), "ehe", "start_date", "wrong_type"),
+    (_whole_column("census", "census_date", 12), "census", "census_date", "wrong_type"),
     (_set("pupils", "pupil_id", 0, "B801200005001"), "pupils", "pupil_id", "raw_upn"),
     (_whole_column("attendance", "date", "soon"), "attendance", "date", "wrong_type"),
     (_drop_column("attendance", "code"), "attendance", "code", "missing_column"),
@@ -513,7 +502,7 @@ def _breakage(
             change,
             table,
             column,
-            {"wrong_type"} if every else {"unreadable_value", "wrong_type"},
+            {"unreadable_value", "wrong_type"},
         )
     if kind == "duplicate":
         table = draw(st.sampled_from([t for t in TABLES if t != "attendance_termly"]))

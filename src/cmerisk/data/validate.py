@@ -56,6 +56,10 @@ RAW_UPN_PATTERN: Final = re.compile(
     r"^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$", re.IGNORECASE
 )
 
+#: A column is of the wrong type (an error) when none of its values can be read
+#: and it has at least this many; with fewer, the rows are rejected one by one.
+MIN_VALUES_FOR_WRONG_TYPE: Final[int] = 2
+
 #: pandera's own names for the checks it runs itself, and our rules for them.
 _PANDERA_RULES: Final[dict[str, str]] = {
     "not_nullable": "missing_value",
@@ -198,7 +202,7 @@ def _check_frame(
     # Whole columns of the wrong type make the table unusable; odd values reject rows.
     for column, bad in unreadable.items():
         present = raw[column].notna() & raw[column].astype("str").str.strip().ne("")
-        if bad.sum() == present.sum():
+        if bad.sum() == present.sum() >= MIN_VALUES_FOR_WRONG_TYPE:
             sample = raw.loc[bad, column].drop_duplicates().head(MAX_EXAMPLES)
             kind = table.column(column).kind
             shown = () if kind == "id" else tuple(_display(v) for v in sample)

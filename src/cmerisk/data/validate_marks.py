@@ -50,6 +50,9 @@ CODES_NEW_IN_2024: Final[frozenset[str]] = frozenset(
     {"C1", "C2", "J1", "K", "Q", "Y1", "Y2", "Y3", "Y4", "Y5", "Y6", "Y7"}
 )
 
+#: As for the small tables: no value readable, and at least this many, is a wrong type.
+MIN_VALUES_FOR_WRONG_TYPE: Final[int] = 2
+
 #: The DuckDB type each kind of contract column is written with.
 SQL_TYPES: Final[dict[str, str]] = {
     "id": "VARCHAR",
@@ -346,17 +349,10 @@ def _run_checks(
     con, flags = marks.con, marks.flags
     counts = [f"count(*) FILTER (WHERE f{i}) AS c{i}" for i in range(len(flags))]
     present = [f"count(raw_{c.name}) AS p_{c.name}" for c in marks.present]
-    warn = []
-    if as_of is not None:
-        warn.append(f"count(*) FILTER (WHERE date >= DATE '{as_of}') AS w_after")
-    warn.append(
-        f"count(*) FILTER (WHERE code IN ({_lits(sorted(codes.LEGACY_ATTENDANCE_CODES))}) "
-        f"AND date >= DATE '{codes.CODES_2024_FROM}') AS w_legacy"
-    )
-    warn.append(
-        f"count(*) FILTER (WHERE code IN ({_lits(sorted(CODES_NEW_IN_2024))}) "
-        f"AND date < DATE '{codes.CODES_2024_FROM}') AS w_new"
-    )
+    warn = [
+        f"count(*) FILTER (WHERE {where} AND NOT ({marks.any_flag})) AS {stat}"
+        for stat, _, _, where in _warning_checks(as_of)
+    ]
     sql = (
         "SELECT count(*) AS n_rows, count(DISTINCT pupil_id) AS n_pupils, min(date) AS first, "
         f"max(date) AS last, count(*) FILTER (WHERE {marks.any_flag}) AS n_flagged, "
@@ -380,7 +376,7 @@ def _run_checks(
     for i, f in enumerate(flags):
         if (
             f.rule == "unreadable_value"
-            and 0 < stats[f"c{i}"] == stats[f"p_{f.column}"]
+            and MIN_VALUES_FOR_WRONG_TYPE <= stats[f"c{i}"] == stats[f"p_{f.column}"]
         ):
             sample = con.execute(
                 f"SELECT DISTINCT raw_{f.column} FROM marks_coerced "
@@ -410,7 +406,7 @@ def _run_checks(
                 continue
             value = f.value or "CAST(NULL AS VARCHAR)"
             groups = con.execute(
-                f"SELECT pupil_id, {value} AS value, count(*) AS n, min(date) AS first_date, "
+                f"SELECT pupil_id, {value} AS value, count(*) AS n, CAST(min(date) AS VARCHAR) AS first_date, "
                 f"arg_min(session, date) AS first_session FROM marks_bad WHERE f{i} "
                 "GROUP BY ALL ORDER BY n DESC, first_date"
             ).fetchdf()
@@ -484,7 +480,7 @@ def _check_duplicates(
         f"CREATE OR REPLACE TEMP TABLE marks_dup_hash AS SELECT hash({key}) AS h "
         f"FROM marks_flagged WHERE {not_null} GROUP BY h HAVING count(*) > 1"
     )
-    if not con.execute("SELECT count(*) FROM marks_dup_hash").fetchone()[0]:
+    if not con.execute("SELECT count(*) FROM marks_dup_hash").fetchall()[0][0]:
         return 0
     values = ", ".join(_ident(v) for v in marks.values)
     anys = ", ".join(f"any_value({_ident(v)}) AS {_ident(v)}" for v in marks.values)
@@ -502,7 +498,7 @@ def _check_duplicates(
         ("duplicate_key", "variants > 1", "n"),
     ):
         groups = con.execute(
-            f"SELECT pupil_id, sum({extra})::BIGINT AS n, min(date) AS first_date, "
+            f"SELECT pupil_id, sum({extra})::BIGINT AS n, CAST(min(date) AS VARCHAR) AS first_date, "
             f"arg_min(session, date) AS first_session, "
             "sum(CASE WHEN variants = 1 AND n_flagged = 0 THEN n - 1 "
             "ELSE n - n_flagged END)::BIGINT AS newly_dropped "
@@ -525,37 +521,52 @@ def _check_duplicates(
     return dropped
 
 
-def _warnings(
-    marks: _Marks, result: MarksCheck, stats: pd.Series, *, as_of: date | None
-) -> None:
-    con = marks.con
+def _warning_checks(as_of: date | None) -> list[tuple[str, str, str, str]]:
+    """(statistic, rule, column, SQL condition) of the warnings on marks."""
+    legacy = _lits(sorted(codes.LEGACY_ATTENDANCE_CODES))
+    new = _lits(sorted(CODES_NEW_IN_2024))
+    since = f"DATE '{codes.CODES_2024_FROM}'"
     checks = [
         (
             "w_legacy",
             "legacy_code_after_2024",
             "code",
-            f"code IN ({_lits(sorted(codes.LEGACY_ATTENDANCE_CODES))}) AND date >= DATE '{codes.CODES_2024_FROM}'",
+            f"code IN ({legacy}) AND date >= {since}",
         ),
         (
             "w_new",
             "new_code_before_2024",
             "code",
-            f"code IN ({_lits(sorted(CODES_NEW_IN_2024))}) AND date < DATE '{codes.CODES_2024_FROM}'",
+            f"code IN ({new}) AND date < {since}",
         ),
     ]
     if as_of is not None:
         checks.insert(0, ("w_after", "after_as_of", "date", f"date >= DATE '{as_of}'"))
-    for stat, rule, column, where in checks:
+    return checks
+
+
+def _warnings(
+    marks: _Marks, result: MarksCheck, stats: pd.Series, *, as_of: date | None
+) -> None:
+    con = marks.con
+    for stat, rule, column, where in _warning_checks(as_of):
         n = int(stats[stat])
         if not n:
             continue
-        sample = con.execute(
-            f"SELECT code, date, session FROM marks_flagged WHERE {where} "
-            f"ORDER BY date, session LIMIT {MAX_EXAMPLES}"
-        ).fetchall()
-        examples = tuple(
-            f"{d} {s} {c!r}" if column == "code" else f"{d} {s}" for c, d, s in sample
-        )
+        if column == "code":
+            sample = con.execute(
+                f"SELECT code, count(*), CAST(min(date) AS VARCHAR) AS first FROM marks_flagged "
+                f"WHERE {where} AND NOT ({marks.any_flag}) GROUP BY code ORDER BY first "
+                f"LIMIT {MAX_EXAMPLES}"
+            ).fetchall()
+            examples = tuple(f"{c!r} x{k} from {d}" for c, k, d in sample)
+        else:
+            sample = con.execute(
+                f"SELECT CAST(date AS VARCHAR) AS d, count(*) FROM marks_flagged "
+                f"WHERE {where} AND NOT ({marks.any_flag}) GROUP BY d ORDER BY d "
+                f"LIMIT {MAX_EXAMPLES}"
+            ).fetchall()
+            examples = tuple(f"{d} x{k}" for d, k in sample)
         result.findings.append(
             Finding("attendance", column, rule, count=n, examples=examples)
         )
@@ -589,7 +600,7 @@ def _registration(
         "JOIN off_roll o ON m.pupil_id = o.pupil_id AND m.school_urn = o.school_urn "
         "WHERE (o.off_from IS NULL OR m.date > o.off_from) AND (o.off_to IS NULL OR m.date < o.off_to)"
     )
-    n = con.execute(f"SELECT count(*) FROM ({outside})").fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM ({outside})").fetchall()[0][0]
     if not n:
         return
     sample = con.execute(
