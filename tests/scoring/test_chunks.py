@@ -21,28 +21,32 @@ from cmerisk.scoring.chunks import (
 
 
 def _pupils(n: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "pupil_id": [f"{i:024x}" for i in range(n)],
-        "date_of_birth": pd.to_datetime("2012-01-01").date(),
-        "sex": "F",
-        "ethnicity_major": "White",
-        "idaci_decile": 5,
-    })
+    return pd.DataFrame(
+        {
+            "pupil_id": [f"{i:024x}" for i in range(n)],
+            "date_of_birth": pd.to_datetime("2012-01-01").date(),
+            "sex": "F",
+            "ethnicity_major": "White",
+            "idaci_decile": 5,
+        }
+    )
 
 
 def _census(n: int) -> pd.DataFrame:
     ids = [f"{i:024x}" for i in range(n)] * 2
-    return pd.DataFrame({
-        "pupil_id": ids,
-        "census_date": ["2024-10-03"] * n + ["2025-01-16"] * n,
-        "school_urn": "100001",
-        "school_phase": "primary",
-        "nc_year": "6",
-        "fsm_eligible": False,
-        "sen_provision": "N",
-        "sen_primary_need": None,
-        "enrolment_status": "C",
-    })
+    return pd.DataFrame(
+        {
+            "pupil_id": ids,
+            "census_date": ["2024-10-03"] * n + ["2025-01-16"] * n,
+            "school_urn": "100001",
+            "school_phase": "primary",
+            "nc_year": "6",
+            "fsm_eligible": False,
+            "sen_provision": "N",
+            "sen_primary_need": None,
+            "enrolment_status": "C",
+        }
+    )
 
 
 def _write(folder: Path, fmt: str, n: int = 200) -> None:
@@ -55,9 +59,15 @@ def _write(folder: Path, fmt: str, n: int = 200) -> None:
     # a folder of parts, and a table with rows for only one pupil
     parts = folder / "exclusions"
     parts.mkdir()
-    ex = pd.DataFrame({"pupil_id": ["000000000000000000000003"] * 2, "school_urn": "100001",
-                       "start_date": ["2024-11-01", "2024-12-01"], "category": "suspension",
-                       "sessions": [2, 4]})
+    ex = pd.DataFrame(
+        {
+            "pupil_id": ["000000000000000000000003"] * 2,
+            "school_urn": "100001",
+            "start_date": ["2024-11-01", "2024-12-01"],
+            "category": "suspension",
+            "sessions": [2, 4],
+        }
+    )
     for i in range(2):
         part = ex.iloc[[i]]
         if fmt == "csv":
@@ -98,6 +108,34 @@ def test_every_row_lands_in_exactly_one_bucket_with_its_pupil(tmp_path, fmt, buc
     assert len(seen) == 200
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_small_tables_keep_their_original_row_numbers(tmp_path, fmt):
+    data = tmp_path / "la"
+    _write(data, fmt, n=50)
+    original = _census(50)
+    folders = split_by_pupil(find_inputs(data), buckets=4, spill=tmp_path / "spill")
+    census = pd.concat([_read(f / "census") for f in folders], ignore_index=True)
+    census["__row"] = census["__row"].astype(int)
+    assert sorted(census["__row"]) == list(range(1, 101))
+    for _, r in census.iterrows():
+        o = original.iloc[r["__row"] - 1]
+        assert (o["pupil_id"], str(o["census_date"])) == (
+            r["pupil_id"],
+            str(r["census_date"]),
+        )
+
+
+def test_windows_1252_csv_is_read(tmp_path):
+    data = tmp_path / "la"
+    _write(data, "csv", n=4)
+    frame = pd.read_csv(data / "pupils.csv", dtype=str)
+    frame["first_language"] = "Fran\xe7ais"
+    frame.to_csv(data / "pupils.csv", index=False, encoding="cp1252")
+    folders = split_by_pupil(find_inputs(data), buckets=2, spill=tmp_path / "spill")
+    pupils = pd.concat([_read(f / "pupils") for f in folders])
+    assert set(pupils["first_language"]) == {"Fran\xe7ais"}
+
+
 def test_csv_values_pass_through_as_text(tmp_path):
     data = tmp_path / "la"
     _write(data, "csv", n=5)
@@ -111,7 +149,8 @@ def test_spacing_and_case_of_ids_do_not_split_a_pupil(tmp_path):
     data = tmp_path / "la"
     data.mkdir()
     pd.DataFrame({"pupil_id": ["abc", "ABC ", " abc"], "x": [1, 2, 3]}).to_csv(
-        data / "pupils.csv", index=False)
+        data / "pupils.csv", index=False
+    )
     folders = split_by_pupil(find_inputs(data), buckets=4, spill=tmp_path / "spill")
     sizes = [len(_read(f / "pupils")) for f in folders]
     assert sorted(sizes) == [0, 0, 0, 3]
@@ -124,12 +163,12 @@ def test_find_inputs_ignores_other_files_and_refuses_duplicates(tmp_path):
     (data / "notes.csv").write_text("a\n1\n")
     assert sorted(find_inputs(data)) == ["census", "exclusions", "pupils"]
     _pupils(3).to_csv(data / "pupils.csv", index=False)
-    with pytest.raises(DataError, match="'pupils' is given twice"):
+    with pytest.raises(DataError, match="pupils: more than one file"):
         find_inputs(data)
 
 
 def test_find_inputs_needs_a_folder(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="not a folder"):
         find_inputs(tmp_path / "nowhere")
 
 
@@ -137,10 +176,20 @@ def test_find_inputs_needs_a_folder(tmp_path):
     ("break_it", "message"),
     [
         (lambda d: (d / "census.parquet").unlink(), "required table.*census"),
-        (lambda d: _census(3).drop(columns="nc_year").to_parquet(d / "census.parquet"),
-         "'census'.*lacks required column.*nc_year"),
-        (lambda d: _pupils(0).to_parquet(d / "pupils.parquet"), "'pupils'.*has no rows"),
-        (lambda d: (d / "pupils.parquet").write_bytes(b"not parquet"), "'pupils': cannot read"),
+        (
+            lambda d: (
+                _census(3).drop(columns="nc_year").to_parquet(d / "census.parquet")
+            ),
+            "'census'.*lacks required column.*nc_year",
+        ),
+        (
+            lambda d: _pupils(0).to_parquet(d / "pupils.parquet"),
+            "'pupils'.*has no rows",
+        ),
+        (
+            lambda d: (d / "pupils.parquet").write_bytes(b"not parquet"),
+            "'pupils': cannot read",
+        ),
     ],
 )
 def test_check_inputs_names_table_and_column(tmp_path, break_it, message):
@@ -149,7 +198,7 @@ def test_check_inputs_names_table_and_column(tmp_path, break_it, message):
     break_it(data)
     con = connect(spill=tmp_path / "tmp")
     with pytest.raises(DataError, match=message):
-        check_inputs(find_inputs(data), con=con)
+        check_inputs(find_inputs(data), con=con, spill=tmp_path / "utf8")
 
 
 def test_empty_csv_file_is_a_clear_error(tmp_path):
@@ -157,8 +206,8 @@ def test_empty_csv_file_is_a_clear_error(tmp_path):
     _write(data, "csv", n=3)
     (data / "census.csv").write_text("")
     con = connect(spill=tmp_path / "tmp")
-    with pytest.raises(DataError, match="census"):
-        check_inputs(find_inputs(data), con=con)
+    with pytest.raises(DataError, match="'census': census.csv is empty"):
+        check_inputs(find_inputs(data), con=con, spill=tmp_path / "utf8")
 
 
 def test_bucket_count():
@@ -174,7 +223,9 @@ def test_digests_change_with_content(tmp_path):
     d1 = digest_files([a])
     a.write_text("x\n2\n")
     assert digest_files([a]) != d1
-    assert combine_digests({"p": "1", "c": "2"}) == combine_digests({"c": "2", "p": "1"})
+    assert combine_digests({"p": "1", "c": "2"}) == combine_digests(
+        {"c": "2", "p": "1"}
+    )
 
 
 def test_connection_spills_to_the_given_folder(tmp_path):

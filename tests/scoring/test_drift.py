@@ -26,7 +26,9 @@ def test_psi_hand_example():
     # training: 50/50 over two bins; now 25/75
     expected = 0.25 * math.log(0.75 / 0.5) + 0.25 * math.log(0.5 / 0.25)
     assert psi_from_shares([0.5, 0.5], [0.25, 0.75]) == pytest.approx(expected)
-    assert psi_from_shares([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.274653, abs=1e-6)
+    assert psi_from_shares([0.5, 0.5], [0.25, 0.75]) == pytest.approx(
+        0.274653, abs=1e-6
+    )
 
 
 def test_psi_is_zero_for_the_same_distribution_and_floors_empty_bins():
@@ -37,48 +39,69 @@ def test_psi_is_zero_for_the_same_distribution_and_floors_empty_bins():
 
 
 def test_bin_counts_numeric_edges_are_right_closed_with_missing_last():
-    ref = {"kind": "numeric", "psi": {"edges": [0.1, 0.5], "proportions": [0.3, 0.3, 0.4],
-                                      "missing": 0.0}}
+    ref = {
+        "kind": "numeric",
+        "psi": {"edges": [0.1, 0.5], "proportions": [0.3, 0.3, 0.4], "missing": 0.0},
+    }
     values = pd.Series([0.0, 0.1, 0.2, 0.5, 0.9, np.nan])
     assert bin_counts(ref, values).tolist() == [2, 2, 1, 1]
 
 
 def test_bin_counts_categorical_has_unseen_and_missing_bins():
-    ref = {"kind": "categorical", "psi": {"levels": ["primary", "secondary"],
-                                          "proportions": [0.6, 0.4], "missing": 0.0}}
+    ref = {
+        "kind": "categorical",
+        "psi": {
+            "levels": ["primary", "secondary"],
+            "proportions": [0.6, 0.4],
+            "missing": 0.0,
+        },
+    }
     values = pd.Series(["primary", "ap", None, "secondary", "primary"], dtype="object")
     assert bin_counts(ref, values).tolist() == [2, 1, 1, 1]
 
 
 # cmerisk.model.reference.psi builds a Categorical holding the unseen level "special"
-@pytest.mark.filterwarnings("ignore:Constructing a Categorical with a dtype:DeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore:Constructing a Categorical with a dtype:DeprecationWarning"
+)
 @pytest.mark.parametrize("n_chunks", [1, 3, 7])
 def test_chunked_psi_equals_whole_population_psi(n_chunks):
     rng = np.random.default_rng(1)
-    train = pd.DataFrame({
-        "absence": np.where(rng.random(2000) < 0.1, np.nan, rng.beta(1, 12, 2000)),
-        "phase": pd.Categorical(rng.choice(["primary", "secondary"], 2000)),
-    })
+    train = pd.DataFrame(
+        {
+            "absence": np.where(rng.random(2000) < 0.1, np.nan, rng.beta(1, 12, 2000)),
+            "phase": pd.Categorical(rng.choice(["primary", "secondary"], 2000)),
+        }
+    )
     ref = build_reference(train, spec=SPEC)
-    now = pd.DataFrame({
-        "absence": np.where(rng.random(900) < 0.2, np.nan, rng.beta(1, 6, 900)),
-        "phase": pd.Categorical(rng.choice(["primary", "secondary", "special"], 900)),
-    })
+    now = pd.DataFrame(
+        {
+            "absence": np.where(rng.random(900) < 0.2, np.nan, rng.beta(1, 6, 900)),
+            "phase": pd.Categorical(
+                rng.choice(["primary", "secondary", "special"], 900)
+            ),
+        }
+    )
     counter = DriftCounter(ref)
     for part in np.array_split(np.arange(len(now)), n_chunks):
         counter.add(now.iloc[part])
     table = counter.table(warning=0.25).set_index("feature")
     for name in ("absence", "phase"):
-        assert table.loc[name, "psi"] == pytest.approx(psi(ref["features"][name], now[name]),
-                                                        rel=1e-12, abs=1e-12)
+        assert table.loc[name, "psi"] == pytest.approx(
+            psi(ref["features"][name], now[name]), rel=1e-12, abs=1e-12
+        )
         assert table.loc[name, "pupils"] == 900
     assert bool(table.loc["absence", "drifted"]) == (table.loc["absence", "psi"] > 0.25)
 
 
 def test_same_population_does_not_drift():
     rng = np.random.default_rng(2)
-    train = pd.DataFrame({"absence": rng.random(5000),
-                          "phase": pd.Categorical(rng.choice(["primary", "secondary"], 5000))})
+    train = pd.DataFrame(
+        {
+            "absence": rng.random(5000),
+            "phase": pd.Categorical(rng.choice(["primary", "secondary"], 5000)),
+        }
+    )
     counter = DriftCounter(build_reference(train, spec=SPEC))
     counter.add(train)
     table = counter.table(warning=0.25)

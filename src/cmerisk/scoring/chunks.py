@@ -4,12 +4,16 @@ Every raw table is keyed by ``pupil_id``, and everything scoring checks or
 builds (validation keys and references, point-in-time features) looks at one
 pupil's records at a time. So one streaming DuckDB pass per table writes the
 rows to ``buckets`` folders by a hash of the pupil id, each folder a small LA
-of its own in the same file format, which :func:`cmerisk.data.load.read_tables`
-reads like the original. Every record of a pupil lands in the same bucket.
+of its own in the input's file format, which :func:`cmerisk.data.load.read_tables`
+reads like the original. All of a pupil's records land in the same bucket.
 
-The pass runs with a DuckDB ``memory_limit`` and a spill folder, so peak memory
-is set by the chunk size, not by the number of pupils; on Spark the same split
-is ``repartition(n, hash(pupil_id))``.
+Rows of the small tables carry their original 1-based row number in a
+``__row`` column (:data:`ROW_COLUMN`), so a rejected record is reported by
+its row in the LA's file, not in the chunk.
+
+The pass runs with a DuckDB ``memory_limit`` and a spill folder, so peak
+memory is set by the chunk size, not by the number of pupils; on Spark the
+same split is ``repartition(n, hash(pupil_id))``.
 
 Examples
 --------
@@ -21,118 +25,104 @@ Examples
 >>> inputs["pupils"].format, count_rows(inputs["pupils"])
 ('csv', 10)
 >>> folders = split_by_pupil(inputs, buckets=3, spill=Path(tempfile.mkdtemp()))
->>> sum(len(pd.read_csv(next((f / "pupils").iterdir()))) for f in folders)
-10
+>>> parts = [pd.read_csv(next((f / "pupils").iterdir())) for f in folders]
+>>> sum(len(p) for p in parts), sorted(pd.concat(parts)["__row"])[:3]
+(10, [1, 2, 3])
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Final
 
 import duckdb
 
 from cmerisk.data.contract import REQUIRED_TABLES, TABLES
+from cmerisk.data.findings import ValidationReport
+from cmerisk.data.load import CSV_ENCODINGS, TableFiles, find_tables
 from cmerisk.errors import DataError
-
-FileFormat = Literal["parquet", "csv"]
-_EXTENSIONS: dict[str, FileFormat] = {".parquet": "parquet", ".csv": "csv"}
 
 #: The SQL expression that places a pupil's records in a bucket; null ids go to 0.
 #: Ids are compared trimmed and lower-cased so a stray space never splits a pupil.
-BUCKET_SQL = "coalesce(hash(lower(trim(CAST(pupil_id AS VARCHAR)))) % {n}, 0)"
+BUCKET_SQL: Final[str] = (
+    "coalesce(hash(lower(trim(CAST(pupil_id AS VARCHAR)))) % {n}, 0)"
+)
 
-
-@dataclass(frozen=True)
-class InputTable:
-    """The files holding one raw table (one file, or a folder of parts)."""
-
-    name: str
-    files: tuple[Path, ...]
-    format: FileFormat
-
-    def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
-        """The table as a DuckDB relation; CSV is read as text (the loader types it)."""
-        paths = [str(p) for p in self.files]
-        try:
-            if self.format == "parquet":
-                return con.read_parquet(paths, union_by_name=len(paths) > 1)
-            return con.read_csv(
-                paths, header=True, all_varchar=True, union_by_name=len(paths) > 1
-            )
-        except duckdb.Error as e:
-            raise DataError(
-                f"table {self.name!r}: cannot read {self.files[0].name}"
-                f"{' and other parts' if len(paths) > 1 else ''}: {_first_line(e)}"
-            ) from None
+#: Column holding a record's 1-based row number in the LA's own table.
+ROW_COLUMN: Final[str] = "__row"
 
 
 def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
-def find_inputs(data: Path) -> dict[str, InputTable]:
-    """The raw tables in folder ``data``: ``<table>.parquet|.csv`` or a folder ``<table>/`` of parts.
+def _unreadable(table: TableFiles, e: BaseException) -> DataError:
+    more = " and other parts" if len(table.files) > 1 else ""
+    return DataError(
+        f"table {table.name!r}: cannot read {table.files[0].name}{more}: {_first_line(e)}"
+    )
 
-    Files whose names are not tables of the contract (e.g. ``manifest.json``) are
-    ignored. Raises :class:`DataError` when ``data`` is not a folder or a table
-    is given twice.
+
+def _open(table: TableFiles, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    paths = [str(p) for p in table.files]
+    several = len(paths) > 1
+    if table.format == "parquet":
+        return con.read_parquet(paths, union_by_name=several)
+    return con.read_csv(paths, header=True, all_varchar=True, union_by_name=several)
+
+
+def relation(
+    table: TableFiles, con: duckdb.DuckDBPyConnection
+) -> duckdb.DuckDBPyRelation:
+    """The table as a DuckDB relation; CSV is read as text (the loader types it)."""
+    try:
+        return _open(table, con)
+    except duckdb.Error as e:
+        raise _unreadable(table, e) from None
+
+
+def readable(
+    table: TableFiles, *, con: duckdb.DuckDBPyConnection, folder: Path
+) -> TableFiles:
+    """``table``, or a UTF-8 copy of it in ``folder`` when it is CSV in another encoding."""
+    if table.format != "csv":
+        return table
+    try:
+        _open(table, con)
+    except duckdb.Error as e:
+        if _is_encoding_error(e):
+            return to_utf8(table, folder=folder / table.name)
+        raise _unreadable(table, e) from None
+    return table
+
+
+def find_inputs(data: Path) -> dict[str, TableFiles]:
+    """The raw tables in folder ``data``, as :func:`cmerisk.data.load.find_tables` finds them.
+
+    Raises :class:`DataError` when ``data`` is not a folder or a table is
+    ambiguous (given both as CSV and Parquet, say).
     """
-    data = Path(data)
-    if not data.is_dir():
-        raise DataError(f"data folder {str(data)!r} does not exist or is not a folder")
-    found: dict[str, InputTable] = {}
-    for entry in sorted(data.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            name = entry.name
-            parts = sorted(
-                p
-                for p in entry.rglob("*")
-                if p.is_file() and p.suffix.lower() in _EXTENSIONS
-            )
-            if name not in TABLES or not parts:
-                continue
-            formats = {_EXTENSIONS[p.suffix.lower()] for p in parts}
-            if len(formats) > 1:
-                raise DataError(
-                    f"table {name!r}: folder {entry.name}/ mixes CSV and Parquet parts; use one"
-                )
-            table = InputTable(name, tuple(parts), formats.pop())
-        else:
-            name = entry.stem
-            fmt = _EXTENSIONS.get(entry.suffix.lower())
-            if fmt is None or name not in TABLES:
-                continue
-            table = InputTable(name, (entry,), fmt)
-        if name in found:
-            raise DataError(
-                f"table {name!r} is given twice ({found[name].files[0].name} and {entry.name}); "
-                "keep one"
-            )
-        found[name] = table
-    return found
+    tables, findings = find_tables(Path(data))
+    ValidationReport(findings=tuple(findings)).raise_for_errors()
+    return tables
 
 
 def count_rows(
-    table: InputTable, *, con: duckdb.DuckDBPyConnection | None = None
+    table: TableFiles, *, con: duckdb.DuckDBPyConnection | None = None
 ) -> int:
     """Number of rows of a table (Parquet: from the file footers)."""
     con = con or duckdb.connect()
-    rel = table.relation(con)
     try:
-        return int(rel.aggregate("count(*)").fetchall()[0][0])
+        return int(relation(table, con).aggregate("count(*)").fetchall()[0][0])
     except duckdb.Error as e:
-        raise DataError(
-            f"table {table.name!r}: cannot read {table.files[0].name}: {_first_line(e)}"
-        ) from None
+        raise _unreadable(table, e) from None
 
 
 def bucket_count(pupils: int, *, chunk_size: int) -> int:
@@ -167,45 +157,79 @@ def connect(
 
 
 def check_inputs(
-    inputs: Mapping[str, InputTable], *, con: duckdb.DuckDBPyConnection
-) -> None:
+    inputs: Mapping[str, TableFiles], *, con: duckdb.DuckDBPyConnection, spill: Path
+) -> dict[str, TableFiles]:
     """The checks that must pass before the tables can be split by pupil.
 
     Required tables present and non-empty, every table readable and holding
     its required columns. Everything else is left to per-chunk validation
-    (:func:`cmerisk.data.validate.validate_tables`).
+    (:func:`cmerisk.data.validate.validate_tables`). Returns the tables as DuckDB
+    can read them (CSV files not in UTF-8 copied to UTF-8 under ``spill``).
     """
     missing = sorted(REQUIRED_TABLES - set(inputs))
     if missing:
+        expected = " and ".join(f"{m}.parquet or {m}.csv" for m in missing)
         raise DataError(
-            f"required table(s) missing: {', '.join(missing)} (expected "
-            f"{' and '.join(f'{m}.parquet or {m}.csv' for m in missing)}; found: "
-            f"{', '.join(sorted(inputs)) or 'no tables'})"
+            f"required table(s) missing: {', '.join(missing)} (expected {expected}; "
+            f"found: {', '.join(sorted(inputs)) or 'no tables'})"
         )
-    for table in inputs.values():
-        columns = _columns(table, con)
+    out = {}
+    for name, original in inputs.items():
+        if all(f.stat().st_size == 0 for f in original.files):
+            raise DataError(
+                f"table {name!r}: {original.files[0].name} is empty (0 bytes)"
+            )
+        table = out[name] = readable(original, con=con, folder=spill)
+        try:
+            columns = [str(c) for c in relation(table, con).columns]
+        except duckdb.Error as e:
+            raise _unreadable(original, e) from None
         absent = [c for c in TABLES[table.name].required_columns if c not in columns]
         if absent:
             raise DataError(
-                f"table {table.name!r} ({table.files[0].name}) lacks required column(s) "
+                f"table {table.name!r} ({original.files[0].name}) lacks required column(s) "
                 f"{', '.join(absent)}; columns present: {', '.join(columns) or 'none'}"
             )
         if table.name in REQUIRED_TABLES and count_rows(table, con=con) == 0:
-            raise DataError(f"table {table.name!r} ({table.files[0].name}) has no rows")
+            raise DataError(
+                f"table {table.name!r} ({original.files[0].name}) has no rows"
+            )
+    return out
 
 
-def _columns(table: InputTable, con: duckdb.DuckDBPyConnection) -> list[str]:
-    rel = table.relation(con)
-    try:
-        return [str(c) for c in rel.columns]
-    except duckdb.Error as e:
-        raise DataError(
-            f"table {table.name!r}: cannot read {table.files[0].name}: {_first_line(e)}"
-        ) from None
+def to_utf8(table: TableFiles, *, folder: Path) -> TableFiles:
+    """Copy a CSV table into ``folder`` as UTF-8 (DuckDB reads only UTF-8).
+
+    Each file is decoded with the first of the loader's encodings
+    (:data:`cmerisk.data.load.CSV_ENCODINGS`) that reads it whole, streaming.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, path in enumerate(table.files):
+        target = folder / f"{table.name}-{i:05d}.csv"
+        for encoding in CSV_ENCODINGS:
+            try:
+                with (
+                    open(path, "rb") as src,
+                    open(target, "w", encoding="utf-8") as dst,
+                ):
+                    decoder = codecs.getincrementaldecoder(encoding)()
+                    while block := src.read(1 << 20):
+                        dst.write(decoder.decode(block))
+                    dst.write(decoder.decode(b"", final=True))
+                break
+            except UnicodeDecodeError:
+                continue
+        out.append(target)
+    return TableFiles(table.name, tuple(out), "csv")
+
+
+def _is_encoding_error(e: BaseException) -> bool:
+    return "unicode" in str(e).lower() or "utf-8" in str(e).lower()
 
 
 def split_by_pupil(
-    inputs: Mapping[str, InputTable],
+    inputs: Mapping[str, TableFiles],
     *,
     buckets: int,
     spill: Path,
@@ -215,8 +239,9 @@ def split_by_pupil(
 
     Returns the bucket folders ``spill/bucket-00000`` ...; each holds, for every
     input table, a folder ``<table>/`` of parts in the input's format (a part
-    with no rows but the header when a bucket has none of that table's rows,
-    so every bucket has the same tables as the input).
+    with the header and no rows when a bucket has none of the table's rows, so
+    every bucket has the same tables as the input). Small tables gain
+    :data:`ROW_COLUMN`.
     """
     spill = Path(spill)
     con = con or connect(spill=spill / "duckdb-tmp")
@@ -226,60 +251,88 @@ def split_by_pupil(
     staging = spill / "partitioned"
     staging.mkdir(parents=True, exist_ok=True)
     for table in inputs.values():
-        rel = table.relation(con)
-        if "pupil_id" not in rel.columns:
-            raise DataError(
-                f"table {table.name!r} has no column 'pupil_id' (columns: {', '.join(rel.columns)})"
-            )
-        target = staging / table.name
-        options = (
-            "FORMAT parquet" if table.format == "parquet" else "FORMAT csv, HEADER"
-        )
-        bucket = BUCKET_SQL.format(n=int(buckets))
+        table = readable(table, con=con, folder=spill / "utf8")
         try:
-            rel.create_view("__cmerisk_input", replace=True)
-            con.execute(
-                f"COPY (SELECT *, {bucket} AS __bucket FROM __cmerisk_input) "
-                f"TO '{target.as_posix()}' "
-                f"({options}, PARTITION_BY (__bucket), OVERWRITE_OR_IGNORE)"
-            )
+            _partition(table, buckets=buckets, target=staging / table.name, con=con)
         except duckdb.Error as e:
-            raise DataError(
-                f"table {table.name!r}: cannot read {table.files[0].name}: {_first_line(e)}"
-            ) from None
-        empty = None
-        for k, folder in enumerate(folders):
-            dest = folder / table.name
-            dest.mkdir(exist_ok=True)
-            part_dir = target / f"__bucket={k}"
-            parts = sorted(part_dir.iterdir()) if part_dir.is_dir() else []
-            for i, part in enumerate(parts):
-                os.replace(part, dest / f"part-{i:05d}{part.suffix}")
-            if not parts:
-                if empty is None:
-                    empty = _write_empty(rel, table, staging, con)
-                shutil.copyfile(empty, dest / f"part-00000{empty.suffix}")
-        shutil.rmtree(target, ignore_errors=True)
+            if table.format != "csv" or not _is_encoding_error(e):
+                raise _unreadable(table, e) from None
+            # a wrongly encoded byte beyond the part DuckDB sniffed
+            table = to_utf8(table, folder=spill / "utf8" / table.name)
+            try:
+                _partition(table, buckets=buckets, target=staging / table.name, con=con)
+            except duckdb.Error as e2:
+                raise _unreadable(table, e2) from None
+        _distribute(table, folders, staging=staging, con=con)
     shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(spill / "utf8", ignore_errors=True)
     return folders
 
 
-def _write_empty(
-    rel: duckdb.DuckDBPyRelation,
-    table: InputTable,
+def _options(table: TableFiles) -> str:
+    return "FORMAT parquet" if table.format == "parquet" else "FORMAT csv, HEADER"
+
+
+def _partition(
+    table: TableFiles, *, buckets: int, target: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    rel = _open(table, con)
+    if "pupil_id" not in rel.columns:
+        raise DataError(
+            f"table {table.name!r} has no column 'pupil_id' "
+            f"(columns: {', '.join(map(str, rel.columns))})"
+        )
+    rel.create_view("__cmerisk_input", replace=True)
+    bucket = BUCKET_SQL.format(n=int(buckets))
+    numbered = not TABLES[table.name].large
+    row = f", row_number() OVER () AS {ROW_COLUMN}" if numbered else ""
+    # row_number() OVER () follows file order only while insertion order is kept
+    con.execute(f"SET preserve_insertion_order = {'true' if numbered else 'false'}")
+    try:
+        con.execute(
+            f"COPY (SELECT *{row}, {bucket} AS __bucket FROM __cmerisk_input) "
+            f"TO '{target.as_posix()}' "
+            f"({_options(table)}, PARTITION_BY (__bucket), OVERWRITE_OR_IGNORE)"
+        )
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+
+
+def _distribute(
+    table: TableFiles,
+    folders: Sequence[Path],
+    *,
     staging: Path,
     con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Move the partitioned parts into the bucket folders (an empty part where none)."""
+    target = staging / table.name
+    empty: Path | None = None
+    for k, folder in enumerate(folders):
+        dest = folder / table.name
+        dest.mkdir(exist_ok=True)
+        part_dir = target / f"__bucket={k}"
+        parts = sorted(part_dir.iterdir()) if part_dir.is_dir() else []
+        for i, part in enumerate(parts):
+            os.replace(part, dest / f"part-{i:05d}{part.suffix}")
+        if not parts:
+            if empty is None:
+                empty = _write_empty(table, staging, con)
+            shutil.copyfile(empty, dest / f"part-00000{empty.suffix}")
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def _write_empty(
+    table: TableFiles, staging: Path, con: duckdb.DuckDBPyConnection
 ) -> Path:
-    """A file with the table's columns and no rows."""
+    """A file with the table's columns (and the row column) and no rows."""
     ext = ".parquet" if table.format == "parquet" else ".csv"
     path = staging / f"{table.name}-empty{ext}"
-    options = "FORMAT parquet" if table.format == "parquet" else "FORMAT csv, HEADER"
-    rel.create_view("__cmerisk_empty", replace=True)
+    row = "" if TABLES[table.name].large else f", CAST(NULL AS BIGINT) AS {ROW_COLUMN}"
     con.execute(
-        f"COPY (SELECT * FROM __cmerisk_empty LIMIT 0) TO '{path.as_posix()}' ({options})"
+        f"COPY (SELECT *{row} FROM __cmerisk_input LIMIT 0) "
+        f"TO '{path.as_posix()}' ({_options(table)})"
     )
-    if table.format == "csv" and path.stat().st_size == 0:
-        path.write_text(",".join(rel.columns) + "\n", encoding="utf-8")
     return path
 
 

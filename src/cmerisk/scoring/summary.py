@@ -96,3 +96,62 @@ class ScoreSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
+
+
+@dataclass
+class Tally:
+    """Running account of pupils and records over the chunks of a run.
+
+    Every pupil id in the data (in ``pupils`` or ``census``, or only in a
+    rejected record) is counted once, in exactly one of: ``scored``,
+    ``rejected`` (listed in ``rejects.csv``, not scored) or ``not_on_roll``
+    (not on a school roll at ``as_of`` under the cohort rules: left, deleted,
+    not of compulsory school age...).
+    """
+
+    pupils_in: int = 0
+    scored: int = 0
+    rejected: int = 0
+    not_on_roll: int = 0
+    records_rejected: int = 0
+    warnings: dict[tuple[str, str | None, str], int] = field(default_factory=dict)
+    quality: dict[str, int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def add_chunk(
+        self,
+        *,
+        ids_in: set[str],
+        scored: set[str],
+        rejected: set[str],
+        records_rejected: int,
+    ) -> None:
+        """Account for one chunk; raises if a pupil would be lost or counted twice."""
+        if not scored <= ids_in:
+            raise AssertionError("a scored pupil is not among the pupils read")
+        rejected = rejected - scored
+        everyone = ids_in | rejected
+        self.pupils_in += len(everyone)
+        self.scored += len(scored)
+        self.rejected += len(rejected)
+        self.not_on_roll += len(everyone - scored - rejected)
+        self.records_rejected += records_rejected
+
+    def add_counts(self, target: dict, counts: dict) -> None:  # type: ignore[type-arg]
+        for key, n in counts.items():
+            target[key] = target.get(key, 0) + int(n)
+
+    def counts(self, bands: dict[str, int]) -> dict[str, Any]:
+        out = {
+            "pupils_in": self.pupils_in,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "not_on_roll": self.not_on_roll,
+            "records_rejected": self.records_rejected,
+            "bands": bands,
+        }
+        if self.pupils_in != self.scored + self.rejected + self.not_on_roll:
+            raise AssertionError(f"pupils unaccounted for: {out}")
+        if sum(bands.values()) != self.scored:
+            raise AssertionError(f"bands do not add up to the pupils scored: {out}")
+        return out

@@ -1,0 +1,261 @@
+"""Does scoring stay within flat memory, and how close is it to LightGBM's own predict?
+
+Scores synthetic LAs of 100,000 and 1,000,000 pupils (one or two school years of
+session marks, made with :func:`cmerisk.data.synthetic.generate_la`) with the same
+model, each in a fresh child process, and reports:
+
+- peak memory (RSS of the child, sampled with psutil, and its ``ru_maxrss``) per
+  size, and the ratio 1,000,000 / 100,000 (goal: about 1: memory set by the
+  chunk size, not the LA);
+- the time split of each run (load and validate, features, predict, reasons,
+  write) from its ``summary.json``;
+- the ratio of predict-and-write (the ``predict`` and ``write`` stages: input
+  matrix, calibrated probabilities, drift bins, spill, ranking, the list files)
+  to the time LightGBM's own ``Booster.predict`` spends on the same feature
+  matrices in the same run (measured by wrapping it; goal: within 1.5x).
+
+The model is a bundle given with ``--model``, or one trained here on a
+20,000-pupil synthetic LA with the project's training pipeline.
+
+Run::
+
+    python -m benchmarks.score_benchmark                        # 100k and 1M pupils
+    python -m benchmarks.score_benchmark --sizes 20000 100000   # quicker
+    python -m benchmarks.score_benchmark --workdir /big/disk    # where LAs are made
+
+Results go to ``benchmarks/results/score.json``. The machine may be shared with
+other work: absolute times vary from run to run; the ratios less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+RESULTS = Path(__file__).parent / "results" / "score.json"
+
+
+def _generate(
+    folder: Path, *, pupils: int, years: int, first_year: int, seed: int
+) -> None:
+    """Make a synthetic LA once (kept for later runs when its manifest matches)."""
+    from cmerisk.data.pseudonymise import DEMO_KEY
+    from cmerisk.data.synthetic import generate_la
+
+    manifest = folder / "manifest.json"
+    if manifest.exists():
+        params = json.loads(manifest.read_text()).get("parameters", {})
+        if params.get("pupils") == pupils and params.get("years") == years:
+            return
+    generate_la(
+        folder,
+        pupils=pupils,
+        years=years,
+        seed=seed,
+        first_year=first_year,
+        key=DEMO_KEY,
+    )
+
+
+def _train(folder: Path, out: Path) -> Path:
+    """Train a model the way ``cmerisk train --data`` does, without tracking."""
+    from cmerisk.config import ExperimentConfig
+    from cmerisk.pipeline import build_cme_frame, run_experiment
+
+    config = ExperimentConfig()
+    frame, spec = build_cme_frame(folder, config=config)
+    result = run_experiment(
+        frame, spec=spec, config=config, tracking=False, out_dir=out
+    )
+    return Path(result.bundle_path)
+
+
+def _child(
+    data: str, model: str, as_of: str, out: str, explain: str, queue: Any
+) -> None:
+    """Score one LA and report the run's numbers (runs in a fresh process)."""
+    import lightgbm as lgb
+
+    from cmerisk.model.bundle import load_bundle
+    from cmerisk.score import score_la
+
+    load_bundle(model)  # imports and model in memory: the floor under every run
+    baseline_rss = psutil.Process().memory_info().rss
+    spent = {"seconds": 0.0, "rows": 0, "calls": 0}
+    original = lgb.Booster.predict
+
+    def timed_predict(self: lgb.Booster, data: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        result = original(self, data, *args, **kwargs)
+        if not kwargs.get("pred_contrib"):  # the scoring predict, not explanations
+            spent["seconds"] += time.perf_counter() - start
+            spent["rows"] += len(data)
+            spent["calls"] += 1
+        return result
+
+    lgb.Booster.predict = timed_predict  # type: ignore[method-assign]
+    start = time.perf_counter()
+    summary = score_la(
+        Path(data),
+        model=model,
+        as_of=date.fromisoformat(as_of),
+        out_dir=Path(out),
+        explain=explain,
+    )  # type: ignore[arg-type]
+    wall = time.perf_counter() - start
+    queue.put(
+        {
+            "wall_seconds": round(wall, 2),
+            "timings_seconds": summary.timings,
+            "counts": summary.counts,
+            "chunks": summary.report["chunks"],
+            "booster_predict": {
+                k: round(v, 3) if isinstance(v, float) else v for k, v in spent.items()
+            },
+            "baseline_rss_mb": round(baseline_rss / 2**20, 1),
+            "ru_maxrss_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            ),
+        }
+    )
+
+
+def _run_child(**kwargs: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, kwargs={**kwargs, "queue": queue})
+    proc.start()
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        try:
+            p = psutil.Process(proc.pid)
+            while not stop.is_set():
+                rss = p.memory_info().rss + sum(
+                    c.memory_info().rss for c in p.children(recursive=True)
+                )
+                peak = max(peak, rss)
+                time.sleep(0.05)
+        except psutil.NoSuchProcess:
+            pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = queue.get()
+    proc.join()
+    stop.set()
+    sampler.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"scoring child failed with exit code {proc.exitcode}")
+    result["peak_rss_mb"] = round(peak / 2**20, 1)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--years", type=int, default=1)
+    parser.add_argument("--first-year", type=int, default=2024)
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("/tmp/cmerisk-score-benchmark")
+    )
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument(
+        "--explain", default="listed", choices=["listed", "all", "none"]
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    from cmerisk.data.school_calendar import census_date
+
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    model = args.model
+    if model is None:
+        train_la = work / "train-20000x3"
+        _generate(
+            train_la, pupils=20_000, years=3, first_year=args.first_year - 2, seed=1
+        )
+        model = _train(train_la, work / "model")
+    as_of = census_date(args.first_year + args.years - 1, "summer")
+
+    runs = []
+    for n in args.sizes:
+        folder = work / f"la-{n}x{args.years}"
+        start = time.perf_counter()
+        _generate(
+            folder, pupils=n, years=args.years, first_year=args.first_year, seed=2
+        )
+        generated = time.perf_counter() - start
+        print(f"{n} pupils: data ready ({generated:.0f} s); scoring...", flush=True)
+        result = _run_child(
+            data=str(folder),
+            model=str(model),
+            as_of=as_of.isoformat(),
+            out=str(work / f"out-{n}"),
+            explain=args.explain,
+        )
+        t = result["timings_seconds"]
+        predict_write = t["predict"] + t["write"]
+        booster = result["booster_predict"]["seconds"]
+        result.update(
+            pupils=n,
+            data_gb=round(
+                sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**30,
+                2,
+            ),
+            predict_and_write_seconds=round(predict_write, 2),
+            predict_and_write_over_booster_predict=round(predict_write / booster, 2)
+            if booster
+            else None,
+            pupils_per_second=round(
+                result["counts"]["scored"] / result["wall_seconds"], 1
+            ),
+        )
+        runs.append(result)
+        print(json.dumps(result, indent=2), flush=True)
+
+    out: dict[str, Any] = {
+        "benchmark": "score",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "shared machine: other work ran at the same time",
+        },
+        "model": str(model),
+        "as_of": as_of.isoformat(),
+        "years_of_data": args.years,
+        "explain": args.explain,
+        "runs": runs,
+    }
+    if len(runs) >= 2:
+        small, big = runs[0], runs[-1]
+        out["peak_rss_ratio_largest_over_smallest"] = round(
+            big["peak_rss_mb"] / small["peak_rss_mb"], 2
+        )
+        out["pupils_ratio_largest_over_smallest"] = round(
+            big["pupils"] / small["pupils"], 1
+        )
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.results.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    os.replace(tmp, args.results)
+    print(f"written {args.results}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
