@@ -239,11 +239,8 @@ def _sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
         for name, cond in windowed.items()
         for m in ("possible", "absent", "authorised", "unauthorised")
     )
-    pupil_sums = ",\n".join(
-        f"sum({m}_{name})::BIGINT AS {m}_{name}"
-        for name in windowed
-        for m in ("possible", "absent", "authorised", "unauthorised")
-    )
+    summed = [c for c in _AGG_COLUMNS if c not in ("longest_run", "current_run")]
+    pupil_sums = ",\n".join(f"coalesce(sum({c}), 0)::BIGINT AS {c}" for c in summed)
     return f"""
     WITH marks AS (
         SELECT CAST(pupil_id AS VARCHAR) AS pupil_id, CAST(school_urn AS VARCHAR) AS school_urn,
@@ -334,15 +331,8 @@ def _sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
         GROUP BY pupil_id, grp
     )
     SELECT pupil_id,
-           sum(n_marks)::BIGINT AS n_marks, sum(n_unknown)::BIGINT AS n_unknown,
-           sum(n_bad_session)::BIGINT AS n_bad_session, sum(n_outside)::BIGINT AS n_outside,
-           sum(dup_identical)::BIGINT AS dup_identical, sum(dual)::BIGINT AS dual,
-           sum(conflicting)::BIGINT AS conflicting,
            {pupil_sums},
-           sum(unresolved_n)::BIGINT AS unresolved_n, sum(c2)::BIGINT AS c2,
-           sum(e)::BIGINT AS e, sum(kb)::BIGINT AS kb, sum(late)::BIGINT AS late,
-           sum(counted_days_12m)::BIGINT AS counted_days_12m,
-           max(run_len)::BIGINT AS longest_run,
+           coalesce(max(run_len), 0)::BIGINT AS longest_run,
            arg_max(run_len, grp)::BIGINT AS current_run,
            min(bad_code) AS bad_code
     FROM runs
@@ -354,7 +344,7 @@ def _n_cutoff(con: duckdb.DuckDBPyConnection, w: Windows) -> date | None:
     """The school day on which an N mark has stood five school days unresolved."""
     row = con.sql(
         f"""SELECT date FROM (SELECT DISTINCT CAST(date AS DATE) AS date FROM marks_known
-            WHERE date >= DATE '{w.year_start.isoformat()}')
+            WHERE date >= DATE '{w.year_start.isoformat()}' AND pupil_id IS NOT NULL)
             ORDER BY date DESC LIMIT 1 OFFSET {N_CODE_DAYS}"""
     ).fetchall()
     return row[0][0] if row else None

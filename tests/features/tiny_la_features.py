@@ -183,3 +183,18 @@ def tiny_tables() -> RawTables:
             "cme_episodes": cme_episodes(),
         }
     )
+
+
+def attendance_termly() -> pd.DataFrame:
+    """Termly totals for p1, p2, p6 (for LAs without session marks)."""
+    from cmerisk.data.school_calendar import term_dates
+
+    rows = []
+    for year in (2022, 2023):
+        for term, (start, _end) in term_dates(year).items():
+            for pid, urn, absent in (("p1", "100001", 14), ("p2", "200001", 2),
+                                     ("p6", "100001", 0)):
+                rows.append((pid, urn, pd.Timestamp(start), 126, absent // 2, absent - absent // 2))
+    cols = ["pupil_id", "school_urn", "term_start", "sessions_possible",
+            "sessions_authorised", "sessions_unauthorised"]
+    return pd.DataFrame(rows, columns=cols)
