@@ -238,6 +238,8 @@ def audit(
     if capacity < 1:
         raise DataError(f"capacity must be at least 1, got {capacity}")
     n = len(frame)
+    if n == 0:
+        raise DataError("no pupils to audit: the frame is empty")
     y = check_labels(y_true, n=n, what=f"target {spec.target!r}")
     score = check_scores(y_score, n=n, what="score")
     ids = frame[spec.id].to_numpy() if spec.id in frame.columns else None

@@ -71,6 +71,9 @@ COUNTS: tuple[str, ...] = ("pupils", "positives", "flagged")
 
 #: Largest draws matrix (replicates x pupils) held at once.
 _CHUNK_ELEMENTS = 2_000_000
+#: The calibration bootstrap draws counts per cell (cheaper) when a group has
+#: at most this many distinct cells per pupil, else it draws pupils.
+_CELL_DRAWS_UP_TO = 0.25
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,7 @@ def _ece_replicates(
     n, k = cells.n, len(cells.weight)
     residual = cells.y - cells.score
     n_bins = int(cells.bin.max()) + 1
-    if 4 * k <= n:  # few distinct cells: draw counts per cell
+    if k <= _CELL_DRAWS_UP_TO * n:  # few distinct cells: draw counts per cell
         draws = rng.multinomial(n, cells.weight / cells.weight.sum(), size=n_boot)
         matrix = np.zeros((k, n_bins))
         matrix[np.arange(k), cells.bin] = residual

@@ -12,7 +12,9 @@ group keys and readable labels, using the column's
 * ``value_labels`` map raw values (as text) to readable names and fix the
   display order;
 * a missing value becomes the explicit group ``Unknown`` (shown last), so no
-  pupil is silently left out of an audit.
+  pupil is silently left out of an audit;
+* a yes/no column without ``value_labels`` reads ``Yes``/``No`` (and, inside an
+  intersection, ``<title>: yes``).
 
 Keys are the raw values as text (``True``, ``E``, ``3``; a float that is a
 whole number loses its ``.0``), so gate messages can say
@@ -112,6 +114,23 @@ class Grouping:
         return out
 
 
+#: Readable labels of a yes/no column without ``value_labels``.
+_FLAG_LABELS = {"True": "Yes", "False": "No"}
+
+
+def _part_label(grouping: Grouping, index: int) -> str:
+    """A group's label inside an intersection: yes/no groups say which column."""
+    label = grouping.labels[index]
+    if label in ("Yes", "No") and grouping.keys[index] in _FLAG_LABELS:
+        return f"{grouping.title}: {label.lower()}"
+    return label
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _key(value: object) -> str:
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
@@ -135,7 +154,8 @@ def _binned(
     bad = series.notna() & numbers.isna()
     if bad.any():
         raise DataError(
-            f"audit column {name!r}: value {series[bad].iloc[0]!r} is not a number, "
+            f"audit column {name!r}: value {_plain(series[bad].iloc[0])!r} is not a "
+            "number, "
             f"but the spec cuts this column into bins {sensitive.bins}"
         )
     cut = pd.cut(
@@ -148,7 +168,7 @@ def _binned(
     outside = numbers.notna() & cut.isna()
     if outside.any():
         raise DataError(
-            f"audit column {name!r}: value {numbers[outside].iloc[0]!r} lies "
+            f"audit column {name!r}: value {_plain(numbers[outside].iloc[0])!r} lies "
             "outside the "
             f"spec's bins {sensitive.bins}"
         )
@@ -186,12 +206,15 @@ def column_grouping(
     lookup = np.array([position[k] for k in unique_keys] + [position.get(UNKNOWN, -1)])
     codes = lookup[raw_codes]  # the sentinel -1 picks the last entry: Unknown
     title = sensitive.title if sensitive else name
+    flag = set(keys) <= {"True", "False", UNKNOWN}
     return Grouping(
         name=name,
         columns=(name,),
         title=title,
         parts=tuple((k,) for k in keys),
-        labels=tuple(labels_map.get(k, k) for k in keys),
+        labels=tuple(
+            labels_map.get(k, _FLAG_LABELS.get(k, k) if flag else k) for k in keys
+        ),
         codes=codes.astype(np.int64),
         protected=protected,
     )
@@ -225,7 +248,7 @@ def intersect(groupings: Sequence[Grouping]) -> Grouping:
             tuple(p for g, i in zip(groupings, idx, strict=True) for p in g.parts[i])
         )
         labels.append(
-            JOIN.join(g.labels[i] for g, i in zip(groupings, idx, strict=True))
+            JOIN.join(_part_label(g, i) for g, i in zip(groupings, idx, strict=True))
         )
     return Grouping(
         name=JOIN.join(g.name for g in groupings),

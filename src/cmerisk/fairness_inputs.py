@@ -55,7 +55,9 @@ def check_scores(y_score: ArrayLike, *, n: int, what: str) -> np.ndarray:
     finite = np.isfinite(s)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise DataError(f"{what}: score {s[i]!r} in row {i} is not a finite number")
+        raise DataError(
+            f"{what}: score {float(s[i])!r} in row {i} is not a finite number"
+        )
     return s
 
 

@@ -304,3 +304,32 @@ def summary_table(audit: FairnessAudit) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def write_fairness_report(
+    audit: FairnessAudit,
+    out_dir: Path,
+    *,
+    gates: GateConfig | None = None,
+    title: str = "Fairness audit",
+    subtitle: str | None = None,
+) -> dict[str, Path]:
+    """Write ``fairness.json`` and ``fairness.html`` to ``out_dir``, each atomically.
+
+    With ``gates``, the JSON also lists ``gate_failures`` (empty: the audit
+    passes) and the page says which gates fail.
+    """
+    import json
+
+    from cmerisk.scoring.atomic import write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = audit.to_dict()
+    if gates is not None:
+        data["gate_failures"] = audit.gate_failures(gates)
+    paths = {"json": out_dir / "fairness.json", "html": out_dir / "fairness.html"}
+    write_text(paths["json"], json.dumps(data, indent=2, allow_nan=False) + "\n")
+    html = render_fairness_html(audit, title=title, subtitle=subtitle, gates=gates)
+    write_text(paths["html"], html)
+    return paths
