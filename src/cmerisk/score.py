@@ -24,7 +24,9 @@ three add up.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -40,12 +42,12 @@ import pyarrow.parquet as pq
 
 from cmerisk.errors import DataError
 from cmerisk.scoring import chunks
-from cmerisk.scoring.atomic import write_json
+from cmerisk.scoring.atomic import Staging
 from cmerisk.scoring.bands import BANDS, rank_and_band
 from cmerisk.scoring.drift import DriftCounter
 from cmerisk.scoring.outputs import (
     RISK_LIST_COLUMNS,
-    copy_atomic,
+    copy_query,
     output_names,
     rejects_query,
     risk_list_query,
@@ -208,6 +210,24 @@ def _scores_table(
     return pa.table(cols, schema=_SCORE_SCHEMA)
 
 
+SPILL_PREFIX = ".cmerisk-score-"
+
+
+def new_spill_folder(parent: Path) -> Path:
+    """A fresh spill folder in ``parent``, after removing those of killed runs.
+
+    Spill folders are named after the process that made them; one whose
+    process is gone was left by a run that was killed.
+    """
+    import psutil
+
+    for old in parent.glob(f"{SPILL_PREFIX}*"):
+        pid = old.name[len(SPILL_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent))
+
+
 def score_la(
     data: Path,
     *,
@@ -265,9 +285,8 @@ def score_la(
         raise DataError(f"capacity must be a positive number of pupils, got {capacity}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    spill = Path(
-        tempfile.mkdtemp(prefix=".cmerisk-score-", dir=out_dir.resolve().parent)
-    )
+    Staging.clean_leftovers(out_dir)
+    spill = new_spill_folder(out_dir.resolve().parent)
     try:
         return _Run(
             bundle=bundle,
@@ -364,17 +383,25 @@ class _Run:
                 features_dir=self.spill / "features",
                 reasons_dir=self.spill / "reasons",
                 pages_dir=self.spill / "pupils",
-                out_dir=self.out_dir,
                 explain=self.explain,
                 n_chunks=len(folders),
                 note=self.note,
                 pages=self._page_info(),
             )
-        with self.timer("write"):
-            self._write_lists(reasons)
-            report = self._report(bands=bands, digests=digests, n_chunks=len(folders))
-        report["timings_seconds"] = self.timer.rounded()
-        write_json(self.out_dir / "summary.json", report)
+        with Staging() as staged:
+            with self.timer("write"):
+                self._write_lists(reasons, staged)
+                report = self._report(
+                    bands=bands, digests=digests, n_chunks=len(folders)
+                )
+                pages = self.spill / "pupils" if self.explain != "none" else None
+                staged.folder(self.out_dir / "pupils", pages)
+            report["timings_seconds"] = self.timer.rounded()
+            text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+            staged.path(self.out_dir / "summary.json").write_text(
+                text, encoding="utf-8"
+            )
+            staged.commit()
         self.con.close()
         return ScoreSummary(
             out_dir=self.out_dir,
@@ -456,7 +483,7 @@ class _Run:
             )
         return {b: int(found.get(b, 0)) for b in BANDS}
 
-    def _write_lists(self, reasons: str | None) -> None:
+    def _write_lists(self, reasons: str | None, staged: Staging) -> None:
         name, version = model_identity(self.bundle)
         self.con.execute(
             "CREATE TABLE final AS "
@@ -471,14 +498,11 @@ class _Run:
         )
         out = self.out_dir
         listing = f"SELECT {', '.join(RISK_LIST_COLUMNS)} FROM final ORDER BY rank"
-        copy_atomic(self.con, listing, out / "risk_list.parquet", fmt="parquet")
-        copy_atomic(self.con, listing, out / "risk_list.csv", fmt="csv")
-        copy_atomic(
-            self.con,
-            transition_query(risk_list="final"),
-            out / "transition_list.csv",
-            fmt="csv",
-        )
+        con = self.con
+        copy_query(con, listing, staged.path(out / "risk_list.parquet"), fmt="parquet")
+        copy_query(con, listing, staged.path(out / "risk_list.csv"), fmt="csv")
+        transition = transition_query(risk_list="final")
+        copy_query(con, transition, staged.path(out / "transition_list.csv"), fmt="csv")
         view = None
         if any((self.spill / "rejects").iterdir()):
             files = (self.spill / "rejects" / "*.parquet").as_posix()
@@ -486,12 +510,8 @@ class _Run:
                 f"CREATE VIEW rejects AS SELECT * FROM read_parquet('{files}')"
             )
             view = "rejects"
-        copy_atomic(
-            self.con,
-            rejects_query(rejects=view, scored="ranked"),
-            out / "rejects.csv",
-            fmt="csv",
-        )
+        rejects = rejects_query(rejects=view, scored="ranked")
+        copy_query(con, rejects, staged.path(out / "rejects.csv"), fmt="csv")
 
     def _report(
         self, *, bands: dict[str, int], digests: dict[str, str], n_chunks: int

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tiny_la import add_dirt, make_tables, train_bundle, write_tables
 
 

@@ -94,3 +94,94 @@ def replace_folder(staged: Path, target: Path) -> None:
     os.replace(staged, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class Staging:
+    """Outputs written to temporary paths first and moved into place together.
+
+    A run stages every file (and folder) it produces; only when all are
+    written does :meth:`commit` move them over their targets, one rename each,
+    the summary last. If anything fails before that, :meth:`discard` removes
+    the temporary files and every target keeps the previous run's contents:
+    the set of outputs is never a mix of a finished and an unfinished run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> with Staging() as staged:
+    ...     _ = staged.path(out / "a.csv").write_text("x\\n")
+    ...     _ = staged.path(out / "b.json").write_text("{}")
+    ...     staged.commit()
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.csv', 'b.json']
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[Path, Path] = {}
+        self.folders: dict[Path, Path | None] = {}
+
+    def path(self, target: Path) -> Path:
+        """A temporary path to write ``target``'s new contents to."""
+        tmp = temp_sibling(Path(target))
+        self.files[Path(target)] = tmp
+        return tmp
+
+    def folder(self, target: Path, staged: Path | None) -> None:
+        """Replace folder ``target`` by ``staged`` on commit (remove it if ``None``)."""
+        self.folders[Path(target)] = staged
+
+    def commit(self) -> None:
+        """Move every staged output into place."""
+        for tmp in self.files.values():
+            _fsync(tmp)
+        for target, staged in self.folders.items():
+            if staged is not None:
+                replace_folder(staged, target)
+            elif target.exists():
+                shutil.rmtree(target)
+        for target, tmp in self.files.items():
+            os.replace(tmp, target)
+        self.files.clear()
+        self.folders.clear()
+
+    def discard(self) -> None:
+        """Remove whatever was staged and not committed."""
+        for tmp in self.files.values():
+            if tmp.exists():
+                tmp.unlink()
+        self.files.clear()
+        self.folders.clear()
+
+    @staticmethod
+    def clean_leftovers(out_dir: Path) -> list[Path]:
+        """Remove what a killed run may have left in ``out_dir``; return what was removed.
+
+        A run killed while moving its outputs into place can leave hidden
+        temporary files (``.<name>.<id>.tmp``) and a previous folder set aside
+        (``.<name>.<id>.old``). When the folder itself is missing, the set-aside
+        one is put back first.
+        """
+        removed = []
+        if not Path(out_dir).is_dir():
+            return removed
+        for p in sorted(Path(out_dir).iterdir()):
+            parts = p.name.split(".")
+            if not p.name.startswith(".") or len(parts) < 4 or parts[-1] not in ("tmp", "old"):
+                continue
+            original = p.with_name(".".join(parts[1:-2]))
+            if parts[-1] == "old" and p.is_dir() and not original.exists():
+                os.replace(p, original)
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+        return removed
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()

@@ -1,8 +1,9 @@
 """The files a scoring run leaves for the LA team: columns, order, atomic writes.
 
 The lists are assembled by DuckDB from the run's spill files (scores, ranks
-and reasons of every chunk), sorted out of core, and written to a temporary
-file beside the target which then replaces it (:mod:`cmerisk.scoring.atomic`).
+and reasons of every chunk), sorted out of core, and written to temporary
+files beside their targets, which replace the targets only once the whole run
+has succeeded (:class:`cmerisk.scoring.atomic.Staging`).
 
 ``risk_list.csv`` / ``.parquet`` (one row per pupil scored, best rank first):
 
@@ -28,15 +29,12 @@ file beside the target which then replaces it (:mod:`cmerisk.scoring.atomic`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Final
 
 import duckdb
-
-from cmerisk.scoring.atomic import _fsync, temp_sibling
 
 REASONS: Final[int] = 3
 
@@ -102,22 +100,19 @@ def _sql_text(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def copy_atomic(
-    con: duckdb.DuckDBPyConnection, query: str, target: Path, *, fmt: str
+def copy_query(
+    con: duckdb.DuckDBPyConnection, query: str, path: Path, *, fmt: str
 ) -> Path:
-    """Run ``query`` and write its rows to ``target`` (``csv`` or ``parquet``) atomically."""
-    tmp = temp_sibling(target)
+    """Run ``query`` and write its rows to ``path`` as ``csv`` or ``parquet``.
+
+    Runs write to a staged temporary path (:class:`~cmerisk.scoring.atomic.Staging`)
+    that is moved over the real output only when the whole run has succeeded.
+    """
     options = (
         "FORMAT csv, HEADER" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
     )
-    try:
-        con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' ({options})")
-        _fsync(tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    con.execute(f"COPY ({query}) TO '{Path(path).as_posix()}' ({options})")
+    return Path(path)
 
 
 def risk_list_query(

@@ -6,12 +6,11 @@ the run kept on disk. Reasons come from :func:`cmerisk.explain.explain_bundle`
 (exact TreeSHAP, grouped, plain English); each chunk's reasons are written to
 a spill file that the risk list joins. The flagged pupils get a reviewer card
 each and an index page (:func:`cmerisk.reports.pupil_cards.write_pupil_pages`),
-written to a fresh folder that then replaces ``out_dir/pupils`` whole.
+written to a fresh folder that the run then puts in place of ``out_dir/pupils``.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +19,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cmerisk.scoring.atomic import replace_folder
 from cmerisk.scoring.outputs import REASONS
 
 if TYPE_CHECKING:
@@ -61,7 +59,6 @@ def explain_listed(
     features_dir: Path,
     reasons_dir: Path,
     pages_dir: Path,
-    out_dir: Path,
     explain: Explain,
     n_chunks: int,
     note: Callable[[str, int, int], None],
@@ -69,16 +66,14 @@ def explain_listed(
 ) -> str | None:
     """Explain the pupils asked for; write reviewer pages for the flagged.
 
-    ``con`` must hold the ``ranked`` table (pupil_id, rank, band, chunk);
-    ``pages`` are passed on to the reviewer pages (model, as_of, valid_until,
-    horizon).
-    Returns the name of a DuckDB view of the reasons, or ``None`` when no pupil
-    was explained. With ``explain="none"``, pages of an earlier run in
-    ``out_dir/pupils`` are removed (they would describe another list).
+    ``con`` must hold the ``ranked`` table (pupil_id, rank, band, chunk).
+    Reasons go to ``reasons_dir`` (one Parquet file per chunk), the flagged
+    pupils' pages to ``pages_dir`` (created; ``pages`` are passed on to
+    :func:`~cmerisk.reports.pupil_cards.write_pupil_pages`: model, as_of,
+    valid_until, horizon). Returns the name of a DuckDB view of the reasons, or
+    ``None`` when no pupil was explained.
     """
     if explain == "none":
-        if (out_dir / "pupils").exists():
-            shutil.rmtree(out_dir / "pupils")
         return None
     from cmerisk.explain import explain_bundle
     from cmerisk.reports.pupil_cards import write_pupil_pages
@@ -109,23 +104,18 @@ def explain_listed(
         reason_columns(ex).to_parquet(reasons_dir / f"chunk-{k:05d}.parquet")
         is_flagged = band == "flagged"
         if is_flagged.any():
-            flagged_rows.append(
-                features[is_flagged].assign(__rank=info["rank"].to_numpy()[is_flagged])
-            )
+            rank = info["rank"].to_numpy()[is_flagged]
+            flagged_rows.append(features[is_flagged].assign(__rank=rank))
     note("explain", n_chunks, n_chunks)
 
-    _empty(pages_dir)
+    pages_dir.mkdir(parents=True, exist_ok=True)
     if flagged_rows:
         flagged = pd.concat(flagged_rows, ignore_index=True).sort_values("__rank")
-        flagged = flagged.drop(columns="__rank").reset_index(drop=True)
-        ex = explain_bundle(
-            flagged,
-            bundle,
-            top=REASONS,
-            band=np.full(len(flagged), "flagged", dtype=object),
-        )
-        write_pupil_pages(ex, out_dir=pages_dir)
-    replace_folder(pages_dir, out_dir / "pupils")
+        ranks = flagged.pop("__rank").astype(int).tolist()
+        flagged = flagged.reset_index(drop=True)
+        band = np.full(len(flagged), "flagged", dtype=object)
+        ex = explain_bundle(flagged, bundle, top=REASONS, band=band)
+        write_pupil_pages(ex, out_dir=pages_dir, ranks=ranks, **(pages or {}))
     if not any(reasons_dir.iterdir()):
         return None
     con.execute(
@@ -133,8 +123,3 @@ def explain_listed(
         f"'{(reasons_dir / '*.parquet').as_posix()}')"
     )
     return "reasons"
-
-
-def _empty(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
