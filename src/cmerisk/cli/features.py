@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         left_out = {
             k: v
             for k, v in result.cohort_counts.items()
-            if k not in ("registered", "on_roll") and v
+            if k not in ("seen", "on_roll") and v
         }
         summary = (
             f"{len(frame):,} pupils on roll at {day.isoformat()} "

@@ -19,8 +19,9 @@ A pupil is in the cohort at ``as_of`` when, from records dated before it:
 
 The school is that of the latest registration; the census characteristics
 (FSM, SEN, NC year) come from the pupil's latest single/main census row, with
-the NC year moved on by the school years since that census. Every pupil left
-out is counted by reason in :attr:`Cohort.counts`.
+the NC year moved on by the school years since that census. Every pupil seen
+(in a census row or an admission before ``as_of``) is either on roll or
+counted by the reason they are not, in :attr:`Cohort.counts`.
 
 Examples
 --------
@@ -69,6 +70,11 @@ class Cohort:
     ``registered_since`` (date of the latest registration), ``census_date``
     (of the latest single/main census row, or NaT) and that row's
     ``fsm_eligible``, ``sen_provision`` and ``sen_primary_need``.
+
+    ``counts``: ``seen`` (pupils with a census row or an admission before
+    ``as_of``) = ``deleted_from_roll`` + ``subsidiary_registration_only`` +
+    ``not_in_latest_census`` + ``no_date_of_birth`` +
+    ``not_compulsory_school_age`` + ``on_roll``.
     """
 
     as_of: date
@@ -116,7 +122,7 @@ def age_in_months(date_of_birth: pd.Series, day: date) -> pd.Series:
 
 def _advance_nc_year(nc_year: pd.Series, years: pd.Series) -> pd.Series:
     order = {y: i for i, y in enumerate(NC_YEARS)}
-    idx = nc_year.map(order) + years
+    idx = pd.to_numeric(nc_year.map(order), errors="coerce") + years
     names = np.array(NC_YEARS, dtype=object)
     ok = idx.notna() & (idx >= 0) & (idx < len(NC_YEARS))
     out = pd.Series(None, index=nc_year.index, dtype=object)
@@ -170,7 +176,8 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
         .drop_duplicates("pupil_id", keep="last")
         .set_index("pupil_id")
     )
-    counts: dict[str, int] = {"registered": len(reg)}
+    seen = set(census["pupil_id"]) | set(reg.index)
+    counts: dict[str, int] = {"seen": len(seen)}
 
     # 2. deleted from that school since.
     dl = deletions.assign(school_urn=deletions["school_urn"].astype(str)).join(
@@ -186,13 +193,14 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     counts["deleted_from_roll"] = int(deleted.sum())
     reg = reg.loc[~deleted]
 
-    # 3. still seen at the LA's latest census.
+    # 3. still seen at the LA's latest census (subsidiary-only pupils never are).
     latest_census = census["census_date"].max()
     stale = reg["reg_date"] < latest_census
     at_latest = census.loc[(census["census_date"] == latest_census).to_numpy()]
     subsidiary = set(at_latest.loc[at_latest["enrolment_status"] == "S", "pupil_id"])
+    never_main = seen - set(reg.index) - set(off["pupil_id"])
     sub = stale & reg.index.isin(list(subsidiary))
-    counts["subsidiary_registration_only"] = int(sub.sum())
+    counts["subsidiary_registration_only"] = int(sub.sum()) + len(never_main)
     counts["not_in_latest_census"] = int((stale & ~sub).sum())
     reg = reg.loc[~stale.to_numpy()]
 
