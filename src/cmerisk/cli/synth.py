@@ -1,12 +1,192 @@
-"""`cmerisk synth`: placeholder until this command is built (being written now)."""
+"""`cmerisk synth`: write a calibrated synthetic LA, and show how it meets its targets.
+
+``cmerisk synth --out DIR`` simulates an LA (default 50,000 pupils a year over
+four school years from 2021/22) and writes every raw table as Parquet.
+``--report`` then prints target vs achieved for what was written; given with
+only ``--out`` (and ``--like``), it measures an existing folder instead.
+Pupil ids are keyed hashes of the UPNs under ``CMERISK_PSEUDONYM_KEY``
+(``--demo`` allows the public demo key, loudly); ``--raw-upn`` writes raw
+UPNs, for testing the pseudonymiser only.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from cmerisk.cli._common import err, handle_errors, info, out, progress, warn
+
+if TYPE_CHECKING:
+    from cmerisk.data.synthetic import CalibrationReport, SynthSummary
+
+DEFAULTS = {
+    "pupils": 50_000,
+    "years": 4,
+    "seed": 0,
+    "first_year": 2021,
+    "la_code": "330",
+}
+
+
+def print_summary(summary: SynthSummary) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"Synthetic LA written to {summary.out_dir}", title_justify="left"
+    )
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.rows.items():
+        extra = f" ({summary.attendance_parts} parts)" if name == "attendance" else ""
+        table.add_row(name, f"{rows:,}{extra}")
+    out.print(table)
+    out.print(
+        f"school days {summary.first_date} .. {summary.last_date}; "
+        f"ids: {'pseudonymised' if summary.pseudonymised else 'RAW UPNs'}"
+    )
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "year":
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def print_report(report: CalibrationReport) -> None:
+    from rich.table import Table
+
+    title = "Calibration: target vs achieved" + (
+        f" (like LA {report.like})" if report.like else ""
+    )
+    table = Table(title=title, title_justify="left")
+    for name in ("measure", "target", "band", "achieved", "", "src"):
+        table.add_column(
+            name, justify="right" if name in ("target", "achieved") else "left"
+        )
+    sources: list[str] = []
+    for row in report.rows:
+        t = row.target
+        if t.source not in sources:
+            sources.append(t.source)
+        mark = {
+            True: "[green]pass[/]",
+            False: "[bold red]FAIL[/]",
+            None: "[dim]info[/]",
+        }[row.passed]
+        table.add_row(
+            f"{t.label} [dim]({t.unit})[/]",
+            _fmt(t.value, t.unit),
+            f"{_fmt(t.low, t.unit)} - {_fmt(t.high, t.unit)}",
+            _fmt(row.achieved, t.unit),
+            mark,
+            f"[{sources.index(t.source) + 1}]",
+        )
+    out.print(table)
+    for i, source in enumerate(sources, 1):
+        out.print(f"[dim][{i}] {source}[/]", highlight=False)
+    checked = [r for r in report.rows if r.passed is not None]
+    met = sum(bool(r.passed) for r in checked)
+    out.print(f"{met} of {len(checked)} targets met")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("synth")
-    def _placeholder() -> None:
-        """(not built yet)"""
-        raise typer.Exit(2)
+    @handle_errors
+    def synth(
+        out_dir: Annotated[
+            Path,
+            typer.Option(
+                "--out", help="Folder to write (or, with --report alone, to measure)."
+            ),
+        ],
+        pupils: Annotated[
+            int | None,
+            typer.Option(help="Pupils on roll each school year (default 50000)."),
+        ] = None,
+        years: Annotated[
+            int | None, typer.Option(help="Consecutive school years (default 4).")
+        ] = None,
+        seed: Annotated[
+            int | None,
+            typer.Option(help="Random seed: same seed, same bytes (default 0)."),
+        ] = None,
+        first_year: Annotated[
+            int | None,
+            typer.Option(help="First school year, 2021 = 2021/22 (default 2021)."),
+        ] = None,
+        la_code: Annotated[
+            str | None,
+            typer.Option(help="3-digit LA number in the UPNs (default 330)."),
+        ] = None,
+        like: Annotated[
+            str | None,
+            typer.Option(help="Take this LA's published rates (absence, SEN, CIN)."),
+        ] = None,
+        raw_upn: Annotated[
+            bool,
+            typer.Option(
+                "--raw-upn", help="Write raw UPNs (to test the pseudonymiser)."
+            ),
+        ] = False,
+        demo: Annotated[
+            bool,
+            typer.Option(
+                "--demo", help="Allow the PUBLIC demo key when no key is set."
+            ),
+        ] = False,
+        report: Annotated[
+            bool, typer.Option("--report", help="Print target vs achieved.")
+        ] = False,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", help="No progress bar.")
+        ] = False,
+    ) -> None:
+        """Write a calibrated synthetic LA: every raw table as Parquet."""
+        from cmerisk.data.synthetic import calibration_report, generate_la
+        from cmerisk.data.synthetic.writer import is_synthetic_output
+
+        chosen = {
+            "pupils": pupils,
+            "years": years,
+            "seed": seed,
+            "first_year": first_year,
+            "la_code": la_code,
+        }
+        measure_only = (
+            report and not raw_upn and all(v is None for v in chosen.values())
+        )
+        if measure_only and is_synthetic_output(out_dir):
+            print_report(calibration_report(out_dir, like=like))
+            return
+        args = {k: (DEFAULTS[k] if v is None else v) for k, v in chosen.items()}
+        key = None
+        if raw_upn:
+            warn(
+                "--raw-upn: writing RAW UPNs (personal identifiers in real data). "
+                "Use this only to test the pseudonymiser."
+            )
+        else:
+            from cmerisk.data.pseudonymise import DEMO_KEY, DEMO_KEY_WARNING, get_key
+
+            key = get_key(demo=demo)
+            if key == DEMO_KEY:
+                err.print(f"[bold red on yellow] {DEMO_KEY_WARNING} [/]")
+        with progress(quiet=quiet) as bar:
+            tasks: dict[str, object] = {}
+
+            def update(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+            summary = generate_la(
+                out_dir, like=like, raw_upn=raw_upn, key=key, progress=update, **args
+            )
+        print_summary(summary)
+        if report:
+            info("measuring against the targets...", quiet=quiet)
+            print_report(calibration_report(out_dir, like=like))

@@ -1,0 +1,538 @@
+"""One school week of the simulation: who arrives, changes, leaves or goes missing.
+
+Each hazard is a daily rate (``rate / 190`` per school day for a yearly rate)
+times ``exp`` of the pupil's risk score, the static part normalised to mean 1
+over the pupils (:class:`Hazards`), so that the base rates in
+:class:`~.params.Params` are LA-wide averages.
+
+The causal story lives here. A latent *disengagement* ramp starts with a
+hazard that rises with absence propensity, vulnerability, deprivation, an open
+social-care episode, SEMH needs, a recent suspension or school move, and
+around the Year 6 -> Year 7 transition. While it runs, attendance falls (see
+:mod:`.attendance`), suspensions, part-time timetables, dual registration and
+school moves become likelier. It ends in recovery (most often), in 20 school
+days of unexplained absence and a deletion followed by a CME episode, in a
+move away with no known destination (CME), in elective home education, or in
+an ordinary move. Separately, a few pupils vanish without warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmerisk.data.synthetic.world import (
+    IN_CME,
+    IN_EHE,
+    NOT_ARRIVED,
+    ON_ROLL,
+    THEN_AP,
+    THEN_CME,
+    THEN_EHE,
+    THEN_GONE,
+    THEN_MOVE,
+    World,
+    ground,
+)
+
+DAYS_PER_YEAR = 190.0
+
+
+def _norm(score: np.ndarray) -> np.ndarray:
+    """exp(score) scaled to mean 1."""
+    e = np.exp(score)
+    return e / e.mean()
+
+
+@dataclass(frozen=True)
+class Hazards:
+    """Static parts of each hazard, per pupil, normalised to mean 1."""
+
+    disengage: np.ndarray
+    vanish: np.ndarray
+    leave: np.ndarray
+    move: np.ndarray
+    exclusion: np.ndarray
+    part_time: np.ndarray
+    dual: np.ndarray
+    social_care: np.ndarray
+    no_offer: np.ndarray
+    noshow: np.ndarray
+
+    @classmethod
+    def build(cls, world: World) -> Hazards:
+        p, q = world.params, world.pupils
+        male = (q.sex == "M").astype(float)
+        return cls(
+            disengage=_norm(
+                p.disengage_u * q.u + p.disengage_vul * q.vul + p.disengage_dep * q.dep
+            ),
+            vanish=_norm(p.vanish_mob * q.mob + p.vanish_dep * q.dep),
+            leave=_norm(0.6 * q.mob),
+            move=_norm(0.5 * q.mob + 0.3 * q.adv),
+            exclusion=_norm(0.7 * q.adv + 0.45 * male + 0.35 * q.u),
+            part_time=_norm(0.4 * q.adv + 0.3 * q.u),
+            dual=_norm(0.5 * q.adv + 0.4 * q.u),
+            social_care=_norm(p.social_care_adv * q.adv + p.social_care_dep * q.dep),
+            no_offer=_norm(0.7 * q.vul + 0.3 * q.dep + 0.4 * q.mob),
+            noshow=_norm(0.5 * q.vul + 0.35 * q.u + 0.3 * q.mob),
+        )
+
+
+@dataclass(frozen=True)
+class YearState:
+    """What is fixed for a school year: NC year, SEN level and SEMH, per pupil."""
+
+    index: int
+    nc: np.ndarray
+    sen: np.ndarray
+    semh: np.ndarray
+
+    @classmethod
+    def build(cls, world: World, year_index: int) -> YearState:
+        q = world.pupils
+        nc = world.nc(year_index)
+        sen = q.sen_level(nc)
+        need = np.where(nc >= 7, q.need_secondary, q.need_primary)
+        from cmerisk.data.synthetic.population import NEEDS
+
+        return cls(year_index, nc, sen, (sen > 0) & (need == NEEDS.index("SEMH")))
+
+
+def _by_phase(rates: dict[str, float], phase: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(phase))
+    for name, rate in rates.items():
+        out[phase == name] = rate
+    return out
+
+
+def _weekly(rate_per_day: np.ndarray | float, n_days: int) -> np.ndarray | float:
+    return 1.0 - np.exp(-np.asarray(rate_per_day) * n_days)
+
+
+def _draw(
+    world: World, idx: np.ndarray, rate_per_day: np.ndarray | float, n_days: int
+) -> np.ndarray:
+    """The pupils among ``idx`` whose event happens this week."""
+    prob = np.broadcast_to(_weekly(rate_per_day, n_days), idx.shape)
+    return idx[world.rng.random(len(idx)) < prob]
+
+
+def draw_social_care_at_arrival(
+    world: World, idx: np.ndarray, when: np.ndarray, *, backdate: bool, hz: Hazards
+) -> None:
+    """Open a social-care episode for arriving pupils, at its equilibrium share."""
+    p = world.params
+    share, days = np.array(p.social_care_share), np.array(p.social_care_days)
+    lam = p.social_care_rate * hz.social_care[idx]
+    load = lam * (share * days).sum() / 365
+    opened = idx[world.rng.random(len(idx)) < load / (1 + load)]
+    if not len(opened):
+        return
+    w = share * days
+    status = world.rng.choice(3, size=len(opened), p=w / w.sum())
+    start = when[np.searchsorted(idx, opened)]
+    if backdate:
+        start = start - world.rng.exponential(days[status]).astype(np.int64)
+    world.open_social_care(opened, status, start)
+
+
+def social_care_week(world: World, span0: int, span: int, hz: Hazards) -> None:
+    p, rng = world.params, world.rng
+    in_la = np.flatnonzero((world.state >= ON_ROLL) & (world.state <= IN_EHE))
+    is_open = world.sc_status[in_la] >= 0
+    # Open episodes end or escalate.
+    op = in_la[is_open]
+    status = world.sc_status[op]
+    end_rate = 1 / np.array(p.social_care_days)[status]
+    up_cpp = np.where(status == 0, p.cin_to_cpp_rate / 365, 0.0)
+    up_cla = np.where(
+        status == 0,
+        p.cin_to_cla_rate / 365,
+        np.where(status == 1, p.cpp_to_cla_rate / 365, 0),
+    )
+    total = end_rate + up_cpp + up_cla
+    happens = rng.random(len(op)) < 1 - np.exp(-total * span)
+    which = rng.random(len(op)) * total
+    when = span0 + rng.integers(0, span, len(op))
+    changed = op[happens]
+    new_status = np.where(
+        which < end_rate, -1, np.where(which < end_rate + up_cpp, 1, 2)
+    )[happens]
+    world.close_social_care(changed, when[happens])
+    esc = new_status >= 0
+    world.open_social_care(changed[esc], new_status[esc], when[happens][esc])
+    # New episodes.
+    closed = in_la[~is_open]
+    lam = p.social_care_rate / 365 * hz.social_care[closed]
+    new = closed[rng.random(len(closed)) < 1 - np.exp(-lam * span)]
+    status = rng.choice(
+        3, size=len(new), p=np.array(p.social_care_share) / sum(p.social_care_share)
+    )
+    world.open_social_care(new, status, span0 + rng.integers(0, span, len(new)))
+
+
+def arrivals(world: World, k0: int, k1: int, hz: Hazards) -> None:
+    q = world.pupils
+    idx = np.flatnonzero(
+        (world.state == NOT_ARRIVED) & (q.arrival_day >= k0) & (q.arrival_day <= k1)
+    )
+    if not len(idx):
+        return
+    day = q.arrival_day[idx]
+    # Pupils on roll before the data starts have no admission row; intakes and joiners do.
+    record = (day > 0) | np.isin(q.first_nc[idx], (0, 7))
+    world.admit(idx, q.first_school[idx], day, record=record)
+    draw_social_care_at_arrival(world, idx, world.date(day), backdate=True, hz=hz)
+
+
+def _resolve_exits(world: World, k1: int) -> None:
+    p, rng = world.params, world.rng
+    due = np.flatnonzero(
+        (world.state == ON_ROLL) & (world.exit_day >= 0) & (world.exit_day <= k1)
+    )
+    if not len(due):
+        return
+    last = world.exit_day[due].copy()
+    then = world.exit_then[due].copy()
+    old = world.school[due].copy()
+    world.delete(
+        due, last, ground_of=world.exit_ground[due], known=world.exit_known[due]
+    )
+    when = world.date(last)
+    for kind in (THEN_CME, THEN_EHE, THEN_GONE, THEN_MOVE, THEN_AP):
+        m = then == kind
+        if not m.any():
+            continue
+        idx = due[m]
+        if kind == THEN_CME:
+            lag = rng.integers(p.cme_lag_days[0], p.cme_lag_days[1] + 1, len(idx))
+            world.start_cme(idx, when[m] + lag)
+        elif kind == THEN_EHE:
+            world.start_ehe(idx, when[m] + 1)
+        elif kind == THEN_GONE:
+            world.leave_la(idx, when[m])
+        else:
+            nc = world.nc_on_day(idx, last[m] + 1)
+            if kind == THEN_MOVE:
+                target = world.pick_schools(idx, nc, avoid=old[m])
+            else:
+                target = np.full(len(idx), world.schools.ap)
+            world.admit(idx, target, last[m] + 1)
+            world.last_event_day[idx] = last[m] + 1
+
+
+def _episode_ends(world: World, span1: int) -> None:
+    tl = world.timeline
+    ending = np.flatnonzero(
+        (world.state == IN_CME) & (world.cme_end >= 0) & (world.cme_end < span1)
+    )
+    if len(ending):
+        outcome, end = world.cme_outcome[ending].copy(), world.cme_end[ending].copy()
+        world.end_cme(ending)
+        back = outcome == 0
+        day = tl.next_school_day(end[back].astype("datetime64[D]"))
+        idx = ending[back]
+        world.admit(idx, world.pick_schools(idx, world.nc_on_day(idx, day)), day)
+        world.start_ehe(ending[outcome == 3], end[outcome == 3])
+        gone = (outcome != 0) & (outcome != 3)
+        world.leave_la(ending[gone], end[gone])
+    ending = np.flatnonzero(
+        (world.state == IN_EHE) & (world.ehe_end >= 0) & (world.ehe_end < span1)
+    )
+    if len(ending):
+        end = world.ehe_end[ending].copy()
+        world.end_ehe(ending)
+        day = tl.next_school_day(end.astype("datetime64[D]"))
+        world.admit(
+            ending, world.pick_schools(ending, world.nc_on_day(ending, day)), day
+        )
+
+
+def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
+    """Advance the world through school week ``w``."""
+    p, rng, tl = world.params, world.rng, world.timeline
+    k0, k1 = int(tl.week_first_day[w]), int(tl.week_last_day[w])
+    nd = k1 - k0 + 1
+    span0 = int(tl.week_span_start[w].astype("int64"))
+    span1 = int(tl.week_span_end[w].astype("int64"))
+    arrivals(world, k0, k1, hz)
+    social_care_week(world, span0, span1 - span0, hz)
+    _episode_ends(world, span1)
+
+    on = np.flatnonzero((world.state == ON_ROLL) & (world.exit_day < 0))
+    some_day = lambda n: k0 + rng.integers(0, nd, n)  # noqa: E731
+    term = int(tl.day_term[k0])
+    nc, cin = ys.nc[on], world.sc_status[on] >= 0
+    phase = world.schools.phase[world.school[on]]
+    dis_active = world.dis_last[on] >= k0
+    recent = (k0 - world.last_event_day[on]) < 90
+
+    # 1. Disengagement ramps that end this week resolve.
+    ending = on[dis_active & (world.dis_last[on] <= k1)]
+    _resolve_disengagement(world, ending)
+
+    # 2. New disengagement ramps.
+    season = np.asarray(p.disengage_by_nc)[np.clip(nc, 0, 11)]
+    season = season * np.where((nc == 6) & (term == 2), p.disengage_y6_summer, 1.0)
+    season = season * np.where((nc == 7) & (term == 0), p.disengage_y7_autumn, 1.0)
+    season = season * np.select([phase == "special", phase == "ap"], [0.5, 2.0], 1.0)
+    score = np.exp(
+        p.disengage_cin * cin
+        + p.disengage_semh * ys.semh[on]
+        + p.disengage_sen * (ys.sen[on] > 0)
+        + p.disengage_recent_event * recent
+    )
+    rate = p.disengage_rate / DAYS_PER_YEAR * hz.disengage[on] * score * season
+    start = _draw(world, on[~dis_active], rate[~dis_active], nd)
+    _start_disengagement(world, start, some_day(len(start)), ys)
+
+    # 3. Vanishing without warning (a sudden move: the school hears nothing).
+    rate = p.vanish_rate / DAYS_PER_YEAR * hz.vanish[on] * np.exp(p.vanish_cin * cin)
+    gone = _draw(world, on, rate * (nc <= 10), nd)
+    first = some_day(len(gone))
+    twenty = rng.random(len(gone)) < 0.6
+    length = np.where(twenty, 20, rng.integers(3, 11, len(gone)))
+    world.schedule_exit(
+        gone,
+        first + length - 1,
+        ground_of=np.where(
+            twenty, ground("unexplained_absence_20_days"), ground("moved_away")
+        ),
+        known=0,
+        then=THEN_CME,
+        run_first=first,
+    )
+
+    free = np.flatnonzero((world.state == ON_ROLL) & (world.exit_day < 0))
+    idx_free = np.searchsorted(on, free)  # ``free`` is a subset of ``on``
+    f_dis, f_phase = dis_active[idx_free], phase[idx_free]
+    f_recent = recent[idx_free]
+    # 4. Ordinary moves: out of the LA (destination known) and between LA schools.
+    leave = _draw(world, free, p.leave_rate / DAYS_PER_YEAR * hz.leave[free], nd)
+    to_school = rng.random(len(leave)) < 0.3
+    world.schedule_exit(
+        leave,
+        some_day(len(leave)),
+        ground_of=np.where(to_school, ground("moved_school"), ground("moved_away")),
+        known=1,
+        then=THEN_GONE,
+    )
+    free2 = free[world.exit_day[free] < 0]
+    pos = np.searchsorted(free, free2)
+    move_rate = (
+        np.select(
+            [f_phase[pos] == "ap", f_phase[pos] == "special"],
+            [p.ap_return_rate, 0.3 * p.move_rate],
+            p.move_rate * (1 + 1.5 * f_dis[pos]),
+        )
+        / DAYS_PER_YEAR
+        * hz.move[free2]
+    )
+    move = _draw(world, free2, move_rate, nd)
+    world.schedule_exit(
+        move,
+        some_day(len(move)),
+        ground_of=ground("moved_school"),
+        known=1,
+        then=THEN_MOVE,
+    )
+    # 5. Elective home education without a long decline first.
+    ehe = _draw(
+        world, free2, p.ehe_rate / DAYS_PER_YEAR * (1 + (ys.sen[free2] > 0)), nd
+    )
+    ehe = ehe[world.exit_day[ehe] < 0]
+    world.schedule_exit(
+        ehe,
+        some_day(len(ehe)) + rng.integers(1, 4, len(ehe)),
+        ground_of=ground("ehe"),
+        known=1,
+        then=THEN_EHE,
+    )
+
+    # 6. Suspensions and permanent exclusions.
+    excl_score = (
+        hz.exclusion[free]
+        * np.exp(0.6 * ys.semh[free])
+        * (1 + p.exclusion_disengaged * f_dis)
+        * (1 + 1.0 * f_recent)
+    )
+    susp_rate = _by_phase(p.suspension_rate, f_phase) / DAYS_PER_YEAR * excl_score
+    susp = _draw(world, free, susp_rate, nd)
+    if len(susp):
+        day = some_day(len(susp))
+        days = np.minimum(rng.geometric(0.55, len(susp)), 5)
+        sessions = np.where((days == 1) & (rng.random(len(susp)) < 0.15), 1, 2 * days)
+        world.rec.add(
+            "exclusion",
+            pupil=susp,
+            school=world.school[susp],
+            day=day,
+            category=0,
+            sessions=sessions,
+            days=days,
+        )
+        world.last_event_day[susp] = day
+    perm_rate = _by_phase(p.permanent_rate, f_phase) / DAYS_PER_YEAR * excl_score
+    perm = _draw(world, free, perm_rate, nd)
+    perm = perm[world.exit_day[perm] < 0]
+    if len(perm):
+        day = some_day(len(perm))
+        world.rec.add(
+            "exclusion",
+            pupil=perm,
+            school=world.school[perm],
+            day=day,
+            category=1,
+            sessions=10,
+            days=5,
+        )
+        world.schedule_exit(
+            perm,
+            day + 4,
+            ground_of=ground("permanent_exclusion"),
+            known=1,
+            then=THEN_AP,
+        )
+
+    # 7. Part-time timetables and part-time places at the AP unit (dual registration).
+    no_pt = world.pt_first[free] < 0
+    pt_rate = (
+        p.part_time_rate
+        / DAYS_PER_YEAR
+        * hz.part_time[free]
+        * np.exp(0.8 * ys.semh[free])
+        * (1 + 3 * f_dis)
+    )
+    pt = _draw(world, free[no_pt], pt_rate[no_pt], nd)
+    world.pt_first[pt] = some_day(len(pt))
+    world.pt_last[pt] = world.pt_first[pt] + rng.integers(15, 61, len(pt))
+    can_dual = (world.sub_first[free] < 0) & (f_phase == "secondary")
+    dual_rate = (
+        p.dual_rate
+        / DAYS_PER_YEAR
+        * hz.dual[free]
+        * np.exp(0.6 * ys.semh[free])
+        * (1 + 3 * f_dis + 2 * f_recent)
+    )
+    dual = _draw(world, free[can_dual], dual_rate[can_dual], nd)
+    if len(dual):
+        world.sub_first[dual] = some_day(len(dual))
+        world.sub_last[dual] = world.sub_first[dual] + rng.integers(30, 91, len(dual))
+        pair = np.array(
+            [0b00101, 0b01010, 0b10100, 0b01001, 0b10010]
+        )  # two weekdays (Mon=bit 0)
+        world.sub_days[dual] = pair[rng.integers(0, len(pair), len(dual))]
+
+    # 8. Secondary offers (national offer day, then late offers).
+    _offers(world, w, span0, span1, ys, hz)
+
+    # 9. Scheduled deletions due this week, and part-time / dual placements that end.
+    _resolve_exits(world, k1)
+    ending = np.flatnonzero((world.sub_first >= 0) & (world.sub_last <= k1))
+    world.end_dual(ending, world.sub_last[ending])
+    ending = np.flatnonzero((world.pt_first >= 0) & (world.pt_last <= k1))
+    world.end_part_time(ending, world.pt_last[ending])
+
+
+def _start_disengagement(
+    world: World, idx: np.ndarray, first: np.ndarray, ys: YearState
+) -> None:
+    p, rng = world.params, world.rng
+    if not len(idx):
+        return
+    length = rng.integers(p.disengage_days[0], p.disengage_days[1] + 1, len(idx))
+    peak = rng.uniform(*p.disengage_peak, len(idx))
+    logw = np.log(np.asarray(p.disengage_outcomes))[None, :].repeat(len(idx), axis=0)
+    q = world.pupils
+    cme_tilt = p.disengage_cme_dep * q.dep[idx] + p.disengage_cme_cin * (
+        world.sc_status[idx] >= 0
+    )
+    logw[:, 1] += cme_tilt
+    logw[:, 2] += cme_tilt + 0.3 * q.mob[idx]
+    logw[:, 3] += 0.4 * (ys.sen[idx] > 0) - 0.2 * q.dep[idx]
+    outcome = (logw + rng.gumbel(size=logw.shape)).argmax(axis=1)
+    # A family deciding on home education has usually watched a long decline.
+    ehe = outcome == 3
+    length[ehe] = np.maximum(length[ehe], 40)
+    peak[ehe] = np.maximum(peak[ehe], 0.55)
+    world.dis_outcome[idx] = outcome
+    world.dis_last[idx] = first + length
+    world.rec.add(
+        "disengagement", pupil=idx, first=first, last=first + length, peak=peak
+    )
+
+
+def _resolve_disengagement(world: World, idx: np.ndarray) -> None:
+    rng = world.rng
+    if not len(idx):
+        return
+    last, outcome = world.dis_last[idx].copy(), world.dis_outcome[idx].copy()
+    world.dis_last[idx] = -1
+    world.dis_outcome[idx] = -1
+    m = outcome == 1  # 20 school days of unexplained absence, deletion, CME
+    world.schedule_exit(
+        idx[m],
+        last[m] + 20,
+        ground_of=ground("unexplained_absence_20_days"),
+        known=0,
+        then=THEN_CME,
+        run_first=last[m] + 1,
+    )
+    m = outcome == 2  # moved away, nobody knows where: CME
+    length = rng.integers(5, 16, int(m.sum()))
+    world.schedule_exit(
+        idx[m],
+        last[m] + length,
+        ground_of=ground("moved_away"),
+        known=0,
+        then=THEN_CME,
+        run_first=last[m] + 1,
+    )
+    m = outcome == 3
+    world.schedule_exit(
+        idx[m],
+        last[m] + rng.integers(1, 6, int(m.sum())),
+        ground_of=ground("ehe"),
+        known=1,
+        then=THEN_EHE,
+    )
+    m = outcome == 4
+    world.schedule_exit(
+        idx[m], last[m] + 1, ground_of=ground("moved_away"), known=1, then=THEN_GONE
+    )
+    m = outcome == 5
+    world.schedule_exit(
+        idx[m], last[m] + 1, ground_of=ground("moved_school"), known=1, then=THEN_MOVE
+    )
+
+
+def _offers(
+    world: World, w: int, span0: int, span1: int, ys: YearState, hz: Hazards
+) -> None:
+    p, rng, tl = world.params, world.rng, world.timeline
+    year = tl.years[int(tl.week_year[w])]
+    offer_day = int(tl.offer_day(year).astype("int64"))
+    if offer_day >= span1:
+        return
+    in_primary = world.school >= 0
+    in_primary[in_primary] = world.schools.phase[world.school[in_primary]] == "primary"
+    y6 = np.flatnonzero(
+        (world.state == ON_ROLL) & (ys.nc == 6) & in_primary & (world.offered < 0)
+    )
+    if not len(y6):
+        return
+    if offer_day >= span0:  # the national offer day is in this week
+        dis = world.dis_last[y6] >= tl.week_first_day[w]
+        p_no = np.minimum(0.6, p.no_offer_rate * hz.no_offer[y6] * np.exp(1.0 * dis))
+        got = y6[rng.random(len(y6)) >= p_no]
+        when = np.full(len(got), offer_day)
+    else:  # late offers, on a school day of this week
+        got = y6[rng.random(len(y6)) < p.late_offer_weekly]
+        k0, k1 = int(tl.week_first_day[w]), int(tl.week_last_day[w])
+        when = world.date(k0 + rng.integers(0, k1 - k0 + 1, len(got)))
+    feeder = world.schools.feeder[world.school[got]]
+    other = world.pick_schools(got, np.full(len(got), 7))
+    world.offered[got] = np.where(rng.random(len(got)) < p.feeder_share, feeder, other)
+    world.rec.add("offer", pupil=got, school=world.offered[got], date=when)

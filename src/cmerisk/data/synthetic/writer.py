@@ -1,0 +1,119 @@
+"""Write the synthetic LA's tables to a folder of Parquet files, atomically.
+
+Everything is written into a fresh sibling folder (``.DIR.partial-*``) that
+replaces ``DIR`` only once complete, so an interrupted run never leaves a
+half-written LA behind and a re-run never mixes old and new attendance parts.
+``DIR`` may be absent, empty, or an earlier synthetic LA (it has a
+``manifest.json`` from this generator); anything else is refused.
+
+Parquet settings are fixed (zstd, dictionary encoding, statistics, no
+creation time in the metadata), so the same tables give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cmerisk.errors import DataError
+
+MANIFEST = "manifest.json"
+GENERATOR = "cmerisk.data.synthetic"
+ATTENDANCE_DIR = "attendance"
+ROW_GROUP_ROWS = 1_000_000
+
+
+def write_table(table: pa.Table, path: Path, *, store_schema: bool = True) -> None:
+    """Write one Parquet file atomically (temp file in the same folder, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            use_dictionary=True,
+            write_statistics=True,
+            row_group_size=ROW_GROUP_ROWS,
+            store_schema=store_schema,
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def is_synthetic_output(path: Path) -> bool:
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text("utf-8")).get("generator") == GENERATOR
+    except (OSError, ValueError):
+        return False
+
+
+@contextmanager
+def staged_folder(out_dir: Path) -> Iterator[Path]:
+    """A fresh folder to write into; it becomes ``out_dir`` when the block succeeds."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out {out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not is_synthetic_output(out_dir):
+        raise DataError(
+            f"--out {out_dir} is not empty and holds no synthetic LA (no {MANIFEST} from "
+            "cmerisk synth): refusing to overwrite it; choose an empty or new folder"
+        )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent)
+    )
+    try:
+        (stage / ATTENDANCE_DIR).mkdir()
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old / "previous")
+    os.replace(stage, out_dir)
+    os.chmod(out_dir, 0o755)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class AttendanceParts:
+    """Numbered Parquet parts of session marks (``attendance/part-00000.parquet`` ...)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        # Dictionary-encoded strings are written as plain Parquet strings: without the
+        # stored Arrow schema, readers see ``string`` columns (still dictionary pages).
+        write_table(
+            table, self.folder / f"part-{self.count:05d}.parquet", store_schema=False
+        )
+        self.count += 1
+        self.rows += table.num_rows
