@@ -131,13 +131,25 @@ class _Flag:
     value: str  # SQL for the offending value shown in rejects ('' when none)
 
 
-def _flags(present: Sequence[Column], *, check_pupils: bool) -> list[_Flag]:
+def _flags(
+    present: Sequence[Column],
+    *,
+    typed: frozenset[str] = frozenset(),
+    seen: dict[str, set[str]] | None = None,
+) -> list[_Flag]:
+    """The row-level rules (the reference to ``pupils`` is checked per pupil).
+
+    Columns in ``typed`` already have their contract type in the source, so
+    none of their values can be unreadable and that rule is left out. With
+    ``seen`` (the distinct values of the code columns), a code column is
+    tested only against the values seen that are not allowed.
+    """
     out: list[_Flag] = []
     for c in present:
         raw, val = f"raw_{c.name}", _ident(c.name)
         if not c.nullable:
             out.append(_Flag("missing_value", c.name, f"{raw} IS NULL", ""))
-        if c.kind not in ("id", "string"):
+        if c.kind not in ("id", "string") and c.name not in typed:
             out.append(
                 _Flag(
                     "unreadable_value",
@@ -147,9 +159,13 @@ def _flags(present: Sequence[Column], *, check_pupils: bool) -> list[_Flag]:
                 )
             )
         if c.allowed is not None:
-            out.append(
-                _Flag("unknown_code", c.name, f"{val} NOT IN ({_lits(c.allowed)})", val)
-            )
+            if seen is None:
+                cond = f"{val} NOT IN ({_lits(c.allowed)})"
+            else:
+                unknown = sorted(seen[c.name] - set(c.allowed))
+                cond = f"{val} IN ({_lits(unknown)})" if unknown else ""
+            if cond:
+                out.append(_Flag("unknown_code", c.name, cond, val))
         if c.kind == "date":
             low, high = date_range(c)
             cond = f"{val} NOT BETWEEN DATE '{low}' AND DATE '{high}'"
@@ -167,15 +183,6 @@ def _flags(present: Sequence[Column], *, check_pupils: bool) -> list[_Flag]:
                     f"CAST({val} AS VARCHAR)",
                 )
             )
-    if check_pupils:
-        out.append(
-            _Flag(
-                "unknown_pupil",
-                "pupil_id",
-                "NOT pupil_known AND pupil_id IS NOT NULL",
-                "",
-            )
-        )
     return out
 
 
@@ -230,7 +237,7 @@ class _Marks:
         # Text from CSV is trimmed; typed Parquet is taken as written (a stray
         # blank then shows up as an unknown code rather than being fixed silently).
         trim = self.csv
-        selects = [f"{_raw(c.name, trim=trim)} AS raw_{c.name}" for c in self.present]
+        selects = [f"{self._raw(c, trim=trim)} AS raw_{c.name}" for c in self.present]
         selects += [
             f"{_coerced(c, self.source_types[c.name], trim=trim)} AS {_ident(c.name)}"
             for c in self.present
@@ -238,33 +245,66 @@ class _Marks:
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW marks_coerced AS SELECT {', '.join(selects)} FROM marks_raw"
         )
-        self.check_pupils = valid_pupils is not None
-        if self.check_pupils:
-            known = pd.DataFrame({"pupil_id": pd.unique(valid_pupils.dropna())}).astype(
-                "str"
-            )
-            con.register("valid_pupils", known)
-            join = (
-                "SELECT m.*, v.pupil_id IS NOT NULL AS pupil_known FROM marks_coerced m "
-                "LEFT JOIN valid_pupils v ON m.pupil_id = v.pupil_id"
-            )
-        else:
-            join = "SELECT *, true AS pupil_known FROM marks_coerced"
-        self.flags = _flags(self.present, check_pupils=self.check_pupils)
+        # Code columns hold few distinct values: find them once, so that each mark
+        # is tested only against the unknown ones seen (usually none), not
+        # against every allowed code.
+        coded = [c for c in self.present if c.allowed is not None]
+        self.seen: dict[str, set[str]] = {c.name: set() for c in coded}
+        if coded:
+            names = ", ".join(_ident(c.name) for c in coded)
+            for row in con.execute(
+                f"SELECT {names} FROM marks_coerced GROUP BY ALL"
+            ).fetchall():
+                for c, value in zip(coded, row, strict=True):
+                    if value is not None:
+                        self.seen[c.name].add(value)
+        self.flags = _flags(self.present, typed=self._typed_columns, seen=self.seen)
         cols = ", ".join(
             f"COALESCE({f.condition}, false) AS f{i}" for i, f in enumerate(self.flags)
         )
+        row_flag = " OR ".join(f"f{i}" for i in range(len(self.flags))) or "false"
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW marks_flagged AS SELECT *, {cols} FROM ({join})"
+            "CREATE OR REPLACE TEMP VIEW marks_rows AS SELECT *, "
+            f"({row_flag}) AS row_flag FROM (SELECT *, {cols} FROM marks_coerced)"
         )
-        self.any_flag = " OR ".join(f"f{i}" for i in range(len(self.flags))) or "false"
+        self.check_pupils = valid_pupils is not None
+        if self.check_pupils:
+            known = pd.DataFrame({"pupil_id": pd.unique(valid_pupils.dropna())})
+            con.register("valid_pupils", known.astype("str"))
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW marks_flagged AS SELECT m.*, "
+                "(m.row_flag OR (m.pupil_id IS NOT NULL AND v.pupil_id IS NULL)) AS any_flag "
+                "FROM marks_rows m LEFT JOIN valid_pupils v ON m.pupil_id = v.pupil_id"
+            )
+        else:
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW marks_flagged AS "
+                "SELECT *, row_flag AS any_flag FROM marks_rows"
+            )
+        self.any_flag = "any_flag"
         self.key = [k for k in MARKS.key or ()]
         self.values = [c.name for c in self.present if c.name not in self.key]
 
     @property
+    def _typed_columns(self) -> frozenset[str]:
+        return frozenset(
+            c.name
+            for c in self.present
+            if self.source_types[c.name] == SQL_TYPES[c.kind]
+        )
+
+    @property
     def typed(self) -> bool:
         """Whether the source already has the contract's types (no rewrite needed)."""
-        return all(self.source_types[c.name] == SQL_TYPES[c.kind] for c in self.present)
+        return len(self._typed_columns) == len(self.present)
+
+    def _raw(self, column: Column, *, trim: bool) -> str:
+        """The value as written, NULL when empty: no text cast when already typed."""
+        if column.name in self._typed_columns and not trim:
+            if SQL_TYPES[column.kind] == "VARCHAR":
+                return f"NULLIF({_ident(column.name)}, '')"
+            return _ident(column.name)
+        return _raw(column.name, trim=trim)
 
     def clean_sql(self, *, has_dups: bool) -> str:
         cols = ", ".join(_ident(c.name) for c in self.present)
@@ -346,28 +386,79 @@ def _run_checks(
     roll_changes: pd.DataFrame | None,
     as_of: date | None,
 ) -> None:
+    """One pass over the marks, aggregated per pupil; then work on the few bad ones.
+
+    The pass counts every rule and warning per pupil (a small hash aggregate,
+    some tens of thousands of groups); the reference to ``pupils`` is then
+    checked on those per-pupil rows, not on every mark.
+    """
     con, flags = marks.con, marks.flags
-    counts = [f"count(*) FILTER (WHERE f{i}) AS c{i}" for i in range(len(flags))]
-    present = [f"count(raw_{c.name}) AS p_{c.name}" for c in marks.present]
-    warn = [
-        f"count(*) FILTER (WHERE {where} AND NOT ({marks.any_flag})) AS {stat}"
-        for stat, _, _, where in _warning_checks(as_of)
+    checks = _warning_checks(as_of, seen=marks.seen.get("code"))
+    per_pupil = [f"count(*) FILTER (WHERE f{i}) AS c{i}" for i in range(len(flags))]
+    per_pupil += [
+        f"count(raw_{f.column}) AS p_{f.column}"
+        for f in flags
+        if f.rule == "unreadable_value"
     ]
-    sql = (
-        "SELECT count(*) AS n_rows, count(DISTINCT pupil_id) AS n_pupils, min(date) AS first, "
-        f"max(date) AS last, count(*) FILTER (WHERE {marks.any_flag}) AS n_flagged, "
-        + ", ".join(counts + present + warn)
-        + " FROM marks_flagged"
+    per_pupil += [
+        f"count(*) FILTER (WHERE {where} AND NOT row_flag) AS {stat}"
+        for stat, _, _, where in checks
+    ]
+    if as_of is not None:
+        late = f"date >= DATE '{as_of}' AND NOT row_flag"
+        per_pupil += [
+            f"min(date) FILTER (WHERE {late}) AS w_after_first",
+            f"max(date) FILTER (WHERE {late}) AS w_after_last",
+        ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE marks_by_pupil AS SELECT pupil_id, count(*) AS n, "
+        "min(date) AS first, max(date) AS last, count(*) FILTER (WHERE row_flag) AS n_flag, "
+        "CAST(min(date) AS VARCHAR) AS first_date, arg_min(session, date) AS first_session, "
+        + ", ".join(per_pupil)
+        + " FROM marks_rows GROUP BY pupil_id"
     )
-    stats = con.execute(sql).fetchdf().iloc[0]
+    if marks.check_pupils:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE marks_by_pupil AS SELECT b.*, "
+            "(b.pupil_id IS NULL OR v.pupil_id IS NOT NULL) AS known FROM marks_by_pupil b "
+            "LEFT JOIN valid_pupils v ON b.pupil_id = v.pupil_id"
+        )
+    else:
+        con.execute("ALTER TABLE marks_by_pupil ADD COLUMN known BOOLEAN DEFAULT true")
+    sums = [f"sum(c{i}) AS c{i}" for i in range(len(flags))]
+    sums += [
+        f"sum(p_{f.column}) AS p_{f.column}"
+        for f in flags
+        if f.rule == "unreadable_value"
+    ]
+    sums += [f"sum({stat}) FILTER (WHERE known) AS {stat}" for stat, _, _, _ in checks]
+    if as_of is not None:
+        sums += [
+            "min(w_after_first) FILTER (WHERE known) AS w_after_first",
+            "max(w_after_last) FILTER (WHERE known) AS w_after_last",
+        ]
+    cursor = con.execute(
+        "SELECT sum(n) AS n_rows, count(pupil_id) AS n_pupils, min(first) AS first, "
+        "max(last) AS last, sum(CASE WHEN known THEN n_flag ELSE n END) AS n_flagged, "
+        "sum(n_flag) AS n_row_flagged, sum(n) FILTER (WHERE NOT known) AS c_unknown, "
+        + ", ".join(sums)
+        + " FROM marks_by_pupil"
+    )
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchall()[0]
+    # Sums over no rows are NULL: count them as 0 (dates stay None).
+    stats = {
+        k: (v if v is not None or k in _DATE_STATS else 0)
+        for k, v in zip(names, row, strict=True)
+    }
     n_rows = int(stats["n_rows"])
     result.summary = TableSummary(
         "attendance",
         n_rows,
         pupils=int(stats["n_pupils"]),
         date_column="date",
-        first=None if pd.isna(stats["first"]) else pd.Timestamp(stats["first"]).date(),
-        last=None if pd.isna(stats["last"]) else pd.Timestamp(stats["last"]).date(),
+        first=_day(stats["first"]),
+        last=_day(stats["last"]),
     )
     if n_rows == 0:
         result.findings.append(Finding("attendance", None, "no_rows"))
@@ -395,35 +486,45 @@ def _run_checks(
             result.usable = False
     if not result.usable:
         return
-    reject_frames = []
-    n_flagged = int(stats["n_flagged"])
-    if n_flagged:
+    reject_frames: list[pd.DataFrame] = []
+    if stats["n_row_flagged"]:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE marks_bad AS SELECT * FROM marks_flagged WHERE {marks.any_flag}"
+            "CREATE OR REPLACE TEMP TABLE marks_bad AS SELECT * FROM marks_rows WHERE row_flag"
         )
         for i, f in enumerate(flags):
             if not stats[f"c{i}"]:
                 continue
             value = f.value or "CAST(NULL AS VARCHAR)"
             groups = con.execute(
-                f"SELECT pupil_id, {value} AS value, count(*) AS n, CAST(min(date) AS VARCHAR) AS first_date, "
+                f"SELECT pupil_id, {value} AS value, count(*) AS n, "
+                "CAST(min(date) AS VARCHAR) AS first_date, "
                 f"arg_min(session, date) AS first_session FROM marks_bad WHERE f{i} "
                 "GROUP BY ALL ORDER BY n DESC, first_date"
             ).fetchdf()
-            result.findings.append(
-                Finding(
-                    "attendance",
-                    f.column,
-                    f.rule,
-                    count=int(stats[f"c{i}"]),
-                    examples=_examples(groups, "value" if f.value else ""),
-                )
+            _add_rejects(
+                result,
+                reject_frames,
+                groups,
+                f.column,
+                f.rule,
+                int(stats[f"c{i}"]),
+                value_col="value" if f.value else "",
             )
-            reject_frames.append(
-                _reject_rows(groups, f.column, f.rule, "value" if f.value else "")
-            )
+    if stats["c_unknown"]:
+        groups = con.execute(
+            "SELECT pupil_id, n, first_date, first_session FROM marks_by_pupil "
+            "WHERE NOT known ORDER BY n DESC, first_date"
+        ).fetchdf()
+        _add_rejects(
+            result,
+            reject_frames,
+            groups,
+            "pupil_id",
+            "unknown_pupil",
+            int(stats["c_unknown"]),
+        )
     dups = _check_duplicates(marks, result, reject_frames)
-    result.dropped = n_flagged + dups
+    result.dropped = int(stats["n_flagged"]) + dups
     result.rejects = (
         pd.concat(reject_frames, ignore_index=True) if reject_frames else None
     )
@@ -433,6 +534,37 @@ def _run_checks(
     _warnings(marks, result, stats, as_of=as_of)
     if roll_changes is not None and len(roll_changes):
         _registration(marks, result, roll_changes)
+
+
+_DATE_STATS = frozenset({"first", "last", "w_after_first", "w_after_last"})
+
+
+def _day(value: object) -> date | None:
+    return None if value is None else pd.Timestamp(value).date()
+
+
+def _add_rejects(
+    result: MarksCheck,
+    reject_frames: list[pd.DataFrame],
+    groups: pd.DataFrame,
+    column: str,
+    rule: str,
+    count: int,
+    *,
+    value_col: str = "",
+    detail: str = "",
+) -> None:
+    result.findings.append(
+        Finding(
+            "attendance",
+            column,
+            rule,
+            count=count,
+            examples=_examples(groups, value_col),
+            detail=detail,
+        )
+    )
+    reject_frames.append(_reject_rows(groups, column, rule, value_col))
 
 
 def _reject_rows(
@@ -465,30 +597,76 @@ def _reject_rows(
     )
 
 
+#: Longest span of session slots (days x 2) checked with per-pupil bitmaps;
+#: longer spans fall back to a hash aggregate over every mark.
+MAX_BITMAP_SLOTS: Final[int] = 16_384
+
+
+def _key_ok(marks: _Marks) -> str:
+    """Rows whose key (pupil, date, session) is complete and well-formed."""
+    session = MARKS.column("session")
+    low, high = date_range(MARKS.column("date"))
+    return (
+        f"pupil_id IS NOT NULL AND session IN ({_lits(session.allowed or ())}) "
+        f"AND date BETWEEN DATE '{low}' AND DATE '{high}'"
+    )
+
+
+def _dup_pupils(marks: _Marks) -> None:
+    """Fill table ``marks_dup_pupils`` with the pupils holding a key more than once.
+
+    Each pupil's marks set bits in a bitmap of session slots (day x AM/PM,
+    DuckDB's ``bitstring_agg``); a pupil has a duplicate exactly when it has
+    more marks than set bits. That is one streaming aggregate over some tens
+    of thousands of pupils, several times faster than grouping on every mark.
+    """
+    con, ok = marks.con, _key_ok(marks)
+    first, last = con.execute(
+        f"SELECT min(date), max(date) FROM marks_coerced WHERE {ok}"
+    ).fetchall()[0]
+    if first is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE marks_dup_pupils (pupil_id VARCHAR)")
+        return
+    slots = (last - first).days * 2 + 1
+    if slots <= MAX_BITMAP_SLOTS:
+        slot = f"((date - DATE '{first}') * 2 + (session = 'PM')::INTEGER)::BIGINT"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE marks_dup_pupils AS SELECT pupil_id FROM "
+            f"marks_coerced WHERE {ok} GROUP BY pupil_id "
+            f"HAVING count(*) > bit_count(bitstring_agg({slot}, 0, {slots}))"
+        )
+        return
+    key = ", ".join(_ident(k) for k in marks.key)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE marks_dup_pupils AS SELECT DISTINCT pupil_id FROM "
+        f"(SELECT any_value(pupil_id) AS pupil_id FROM marks_coerced WHERE {ok} "
+        f"GROUP BY hash({key}) HAVING count(*) > 1)"
+    )
+
+
 def _check_duplicates(
     marks: _Marks, result: MarksCheck, reject_frames: list[pd.DataFrame]
 ) -> int:
     """One mark per pupil, date and session: find the keys held more than once.
 
-    A first pass groups on a 64-bit hash of the key (cheap even for 100 M marks);
-    only the few colliding keys are then grouped on their real values.
+    :func:`_dup_pupils` finds the pupils concerned in one pass; only their
+    marks are then grouped by key. Exact copies keep one mark
+    (``duplicate_row``); marks that disagree are all rejected (``duplicate_key``).
     """
     con = marks.con
     key = ", ".join(_ident(k) for k in marks.key)
-    not_null = " AND ".join(f"{_ident(k)} IS NOT NULL" for k in marks.key)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE marks_dup_hash AS SELECT hash({key}) AS h "
-        f"FROM marks_flagged WHERE {not_null} GROUP BY h HAVING count(*) > 1"
-    )
-    if not con.execute("SELECT count(*) FROM marks_dup_hash").fetchall()[0][0]:
+    _dup_pupils(marks)
+    if not con.execute("SELECT count(*) FROM marks_dup_pupils").fetchall()[0][0]:
         return 0
+    not_null = _key_ok(marks)
     values = ", ".join(_ident(v) for v in marks.values)
     anys = ", ".join(f"any_value({_ident(v)}) AS {_ident(v)}" for v in marks.values)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE marks_dups AS SELECT {key}, count(*) AS n, "
         f"count(DISTINCT hash({values})) AS variants, "
         f"count(*) FILTER (WHERE {marks.any_flag}) AS n_flagged, {anys} "
-        f"FROM marks_flagged WHERE {not_null} AND hash({key}) IN (SELECT h FROM marks_dup_hash) "
+        f"FROM marks_flagged WHERE {not_null} "
+        f"AND pupil_id IN (SELECT pupil_id FROM marks_dup_pupils) "
         f"GROUP BY {key} HAVING count(*) > 1"
     )
     marks.has_dups = True
@@ -507,66 +685,72 @@ def _check_duplicates(
         if groups.empty:
             continue
         dropped += int(groups["newly_dropped"].sum())
-        result.findings.append(
-            Finding(
-                "attendance",
-                "session",
-                rule,
-                count=int(groups["n"].sum()),
-                examples=_examples(groups, ""),
-                detail="one mark per pupil, date and session",
-            )
+        _add_rejects(
+            result,
+            reject_frames,
+            groups,
+            "session",
+            rule,
+            int(groups["n"].sum()),
+            detail="one mark per pupil, date and session",
         )
-        reject_frames.append(_reject_rows(groups, "session", rule, ""))
     return dropped
 
 
-def _warning_checks(as_of: date | None) -> list[tuple[str, str, str, str]]:
-    """(statistic, rule, column, SQL condition) of the warnings on marks."""
-    legacy = _lits(sorted(codes.LEGACY_ATTENDANCE_CODES))
-    new = _lits(sorted(CODES_NEW_IN_2024))
+def _warning_checks(
+    as_of: date | None, *, seen: set[str] | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(statistic, rule, column, SQL condition) of the warnings on marks.
+
+    With ``seen`` (the codes present), checks on codes that never occur are left out.
+    """
     since = f"DATE '{codes.CODES_2024_FROM}'"
-    checks = [
-        (
-            "w_legacy",
-            "legacy_code_after_2024",
-            "code",
-            f"code IN ({legacy}) AND date >= {since}",
-        ),
-        (
-            "w_new",
-            "new_code_before_2024",
-            "code",
-            f"code IN ({new}) AND date < {since}",
-        ),
-    ]
+    checks = []
+    for stat, rule, listed, when in (
+        ("w_legacy", "legacy_code_after_2024", codes.LEGACY_ATTENDANCE_CODES, ">="),
+        ("w_new", "new_code_before_2024", CODES_NEW_IN_2024, "<"),
+    ):
+        present = sorted(set(listed) & seen) if seen is not None else sorted(listed)
+        if present:
+            checks.append(
+                (
+                    stat,
+                    rule,
+                    "code",
+                    f"code IN ({_lits(present)}) AND date {when} {since}",
+                )
+            )
     if as_of is not None:
         checks.insert(0, ("w_after", "after_as_of", "date", f"date >= DATE '{as_of}'"))
     return checks
 
 
 def _warnings(
-    marks: _Marks, result: MarksCheck, stats: pd.Series, *, as_of: date | None
+    marks: _Marks, result: MarksCheck, stats: dict, *, as_of: date | None
 ) -> None:
+    """Warnings counted in the per-pupil pass; examples from a short sample."""
     con = marks.con
-    for stat, rule, column, where in _warning_checks(as_of):
+    for stat, rule, column, where in _warning_checks(
+        as_of, seen=marks.seen.get("code")
+    ):
         n = int(stats[stat])
         if not n:
             continue
         if column == "code":
+            # LIMIT without ORDER BY lets DuckDB stop at the first rows it finds.
             sample = con.execute(
-                f"SELECT code, count(*), CAST(min(date) AS VARCHAR) AS first FROM marks_flagged "
-                f"WHERE {where} AND NOT ({marks.any_flag}) GROUP BY code ORDER BY first "
-                f"LIMIT {MAX_EXAMPLES}"
+                f"SELECT code, CAST(date AS VARCHAR) FROM marks_rows "
+                f"WHERE {where} AND NOT row_flag LIMIT 1000"
             ).fetchall()
-            examples = tuple(f"{c!r} x{k} from {d}" for c, k, d in sample)
+            first: dict[str, str] = {}
+            for code, day in sample:
+                first[code] = min(first.get(code, day), day)
+            examples = tuple(
+                f"{c!r} on {d}" for c, d in sorted(first.items())[:MAX_EXAMPLES]
+            )
         else:
-            sample = con.execute(
-                f"SELECT CAST(date AS VARCHAR) AS d, count(*) FROM marks_flagged "
-                f"WHERE {where} AND NOT ({marks.any_flag}) GROUP BY d ORDER BY d "
-                f"LIMIT {MAX_EXAMPLES}"
-            ).fetchall()
-            examples = tuple(f"{d} x{k}" for d, k in sample)
+            low, high = _day(stats["w_after_first"]), _day(stats["w_after_last"])
+            examples = (f"{low} to {high}",)
         result.findings.append(
             Finding("attendance", column, rule, count=n, examples=examples)
         )
