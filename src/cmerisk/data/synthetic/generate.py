@@ -143,15 +143,15 @@ def generate_la(
     chunks = [(p0, min(p0 + chunk_pupils, n)) for p0 in range(0, n, chunk_pupils)]
     total = len(chunks) * years
     with staged_folder(out_dir) as stage:
-        parts = AttendanceParts(stage / ATTENDANCE_DIR)
         termly = []
-        for yi in range(years):
-            for ci, (p0, p1) in enumerate(chunks):
-                cy = painter.chunk_year(p0, p1, yi)
-                if cy.rows:
-                    parts.write(cy.marks)
-                    termly.append(cy.termly)
-                report("attendance", yi * len(chunks) + ci + 1, total)
+        with AttendanceParts(stage / ATTENDANCE_DIR) as parts:
+            for yi in range(years):
+                for ci, (p0, p1) in enumerate(chunks):
+                    cy = painter.chunk_year(p0, p1, yi)
+                    if cy.rows:
+                        parts.write(cy.marks)
+                        termly.append(cy.termly)
+                    report("attendance", yi * len(chunks) + ci + 1, total)
         tables["attendance_termly"] = pa.concat_tables(termly).cast(
             arrow_schema("attendance_termly")
         )

@@ -335,6 +335,7 @@ def national_targets() -> dict[str, Target]:
 # --- one LA's published rates ---------------------------------------------------
 
 
+@functools.cache
 def _read(name: str) -> list[dict[str, str]]:
     folder = resources.files("cmerisk").joinpath("data", "reference")
     text = folder.joinpath(name).read_text("utf-8")

@@ -133,8 +133,9 @@ def draw_social_care_at_arrival(
     w = share * days
     status = world.rng.choice(3, size=len(opened), p=w / w.sum())
     start = when[np.searchsorted(idx, opened)]
-    if backdate:
+    if backdate:  # an episode already open began some time before (never before birth)
         start = start - world.rng.exponential(days[status]).astype(np.int64)
+        start = np.maximum(start, world.pupils.dob[opened].astype("int64"))
     world.open_social_care(opened, status, start)
 
 

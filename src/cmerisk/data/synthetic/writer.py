@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,18 +103,45 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
 
 
 class AttendanceParts:
-    """Numbered Parquet parts of session marks (``attendance/part-00000.parquet`` ...)."""
+    """Numbered Parquet parts of session marks (``attendance/part-00000.parquet`` ...).
+
+    Each part is written on a background thread while the next chunk is being
+    painted (pyarrow releases the GIL while it encodes and compresses); at most
+    one part waits in memory, so memory stays bounded by about two chunks.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.count = 0
         self.rows = 0
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="parquet-part"
+        )
+        self._pending: Future[None] | None = None
 
     def write(self, table: pa.Table) -> None:
         # Dictionary-encoded strings are written as plain Parquet strings: without the
         # stored Arrow schema, readers see ``string`` columns (still dictionary pages).
-        write_table(
-            table, self.folder / f"part-{self.count:05d}.parquet", store_schema=False
-        )
+        path = self.folder / f"part-{self.count:05d}.parquet"
+        self.wait()
+        self._pending = self._pool.submit(write_table, table, path, store_schema=False)
         self.count += 1
         self.rows += table.num_rows
+
+    def wait(self) -> None:
+        """Block until the part being written is on disk (re-raising its error)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> AttendanceParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
