@@ -15,7 +15,7 @@ model, each in a fresh child process, and reports:
   matrices in the same run (measured by wrapping it; goal: within 1.5x).
 
 The model is a bundle given with ``--model``, or one trained here on a
-20,000-pupil synthetic LA with the project's training pipeline.
+20,000-pupil, four-year synthetic LA with the project's training pipeline.
 
 Run::
 
@@ -35,6 +35,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import threading
 import time
 from datetime import date
@@ -55,9 +56,16 @@ def _generate(
 
     manifest = folder / "manifest.json"
     if manifest.exists():
-        params = json.loads(manifest.read_text()).get("parameters", {})
-        if params.get("pupils") == pupils and params.get("years") == years:
+        params = json.loads(manifest.read_text()).get("arguments", {})
+        wanted = {
+            "pupils": pupils,
+            "years": years,
+            "first_year": first_year,
+            "seed": seed,
+        }
+        if all(params.get(k) == v for k, v in wanted.items()):
             return
+        shutil.rmtree(folder)
     generate_la(
         folder,
         pupils=pupils,
@@ -185,9 +193,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     model = args.model
     if model is None:
-        train_la = work / "train-20000x3"
+        # four school years: the temporal split needs three labelled as-of years
+        train_la = work / "train-20000x4"
         _generate(
-            train_la, pupils=20_000, years=3, first_year=args.first_year - 2, seed=1
+            train_la, pupils=20_000, years=4, first_year=args.first_year - 3, seed=1
         )
         model = _train(train_la, work / "model")
     as_of = census_date(args.first_year + args.years - 1, "summer")

@@ -178,7 +178,7 @@ def check_features(
     for name in absent:
         by_source.setdefault(tuple(FEATURE_SOURCES.get(name, ())), []).append(name)
     lines = [
-        f"  - from {' or '.join(src) if src else 'an unknown table'}: {', '.join(names)}"
+        f"  - from {' or '.join(src) or 'an unknown table'}: {', '.join(names)}"
         for src, names in by_source.items()
     ]
     lacking = sorted({t for src in by_source for t in src if t not in tables})
@@ -521,7 +521,8 @@ class _Run:
         counts = self.tally.counts(bands)
         psi = self.drift.table(warning=scoring.psi_warning)
         warnings = [
-            f"drift: {r.feature} has PSI {r.psi:.2f} against the training data (warning above "
+            f"drift: {r.feature} has PSI {r.psi:.2f} against the training data "
+            "(warning above "
             f"{scoring.psi_warning}); check the data before relying on the list"
             for r in psi[psi["drifted"]].itertuples()
         ]
@@ -532,7 +533,8 @@ class _Run:
             warnings.append(f"{where}: {RULES[rule].words} ({n} record(s))")
         if bands["flagged"] < self.capacity:
             warnings.append(
-                f"only {bands['flagged']} pupils scored, fewer than the capacity {self.capacity}"
+                f"only {bands['flagged']} pupils scored, "
+                f"fewer than the capacity {self.capacity}"
             )
         expected = dict(
             self.con.execute(

@@ -1,4 +1,4 @@
-"""A tiny LA with dirty records and a model trained on it, made once per test session."""
+"""A tiny LA with dirty records and a model trained on it, made once a session."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Write-then-rename: a failure mid-write leaves the old file (or nothing), never half a file."""
+"""Write-then-rename: a failure mid-write leaves the old file, never half a file."""
 
 from __future__ import annotations
 

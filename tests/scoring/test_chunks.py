@@ -1,4 +1,4 @@
-"""Splitting raw tables by pupil: nothing lost, nothing duplicated, a pupil in one chunk."""
+"""Splitting tables by pupil: nothing lost or duplicated, each pupil in one chunk."""
 
 from __future__ import annotations
 
@@ -206,7 +206,7 @@ def test_empty_csv_file_is_a_clear_error(tmp_path):
     _write(data, "csv", n=3)
     (data / "census.csv").write_text("")
     con = connect(spill=tmp_path / "tmp")
-    with pytest.raises(DataError, match="'census': census.csv is empty"):
+    with pytest.raises(DataError, match=r"'census': census\.csv is empty"):
         check_inputs(find_inputs(data), con=con, spill=tmp_path / "utf8")
 
 

@@ -1,4 +1,4 @@
-"""A tiny, hand-built LA (a few hundred pupils, one school year) and a model trained on it.
+"""A tiny hand-built LA (a few hundred pupils, one school year) and a model for it.
 
 Small enough to score in seconds, with every table of the contract, Year 6 pupils
 with and without secondary offers, a spread of absence, and a LightGBM model
@@ -230,7 +230,7 @@ def write_tables(
 def train_bundle(
     folder: Path, out: Path, *, scoring: dict | None = None, seed: int = 0
 ) -> Path:
-    """Train a small model on the LA in ``folder`` (features at AS_OF) and save its bundle."""
+    """Train a small model on the LA in ``folder`` (features at AS_OF), save it."""
     from cmerisk.data.load import load_tables
 
     tables: RawTables = load_tables(folder, as_of=AS_OF).tables

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.progress import TaskID
 
 from cmerisk.cli._common import handle_errors, info, out, progress, warn
 from cmerisk.errors import (
@@ -21,7 +22,8 @@ from cmerisk.errors import (
 EPILOG = (
     "Exit codes: "
     f"{EXIT_OK} ok (lists written); "
-    f"{EXIT_DATA} bad data (missing or unreadable tables or columns, wrong types, no pupil "
+    f"{EXIT_DATA} bad data (missing or unreadable tables or columns, wrong types, "
+    "no pupil "
     "on roll, data that cannot make the model's features); "
     f"{EXIT_USAGE} bad command-line arguments; "
     f"{EXIT_CONFIG} model or configuration problem (model not found, incomplete or "
@@ -66,7 +68,8 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--model",
-                help="Model bundle folder, or a registry reference like models:/cmerisk@champion.",
+                help="Model bundle folder, or a registry reference like "
+                "models:/cmerisk@champion.",
             ),
         ],
         as_of: Annotated[
@@ -84,7 +87,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--capacity",
                 min=1,
-                help="Pupils the team can contact (the flagged band). Default: the model's config.",
+                help="Pupils the team can contact (the flagged band). "
+                "Default: the model's config.",
             ),
         ] = None,
         explain: Annotated[
@@ -93,7 +97,8 @@ def register(app: typer.Typer) -> None:
                 "--explain",
                 parser=_parse_explain,
                 metavar="listed|all|none",
-                help="Whom to give reasons: listed (flagged and watch; default), all, or none.",
+                help="Whom to give reasons: listed (flagged and watch; default), "
+                "all, or none.",
             ),
         ] = None,
         quiet: Annotated[
@@ -103,7 +108,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        """Score every pupil on roll and write the risk list, transition list, rejects and summary.
+        """Score every pupil on roll: risk list, transition list, rejects and summary.
 
         A score prompts a person to offer support; it never decides anything by itself.
         """
@@ -112,7 +117,7 @@ def register(app: typer.Typer) -> None:
         mode: Literal["listed", "all", "none"] | None = explain  # type: ignore[assignment]
 
         with progress(quiet=quiet) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def on_progress(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
@@ -135,7 +140,8 @@ def register(app: typer.Typer) -> None:
         c = summary.counts
         bands = c["bands"]
         info(
-            f"{c['scored']} pupils scored, {c['rejected']} rejected, {c['not_on_roll']} not on "
+            f"{c['scored']} pupils scored, {c['rejected']} rejected, "
+            f"{c['not_on_roll']} not on "
             f"roll at {summary.as_of.isoformat()} ({c['pupils_in']} in the data). "
             f"Flagged {bands['flagged']}, watch {bands['watch']}, low {bands['low']}. "
             f"List valid until {summary.expires_on.isoformat()}.",

@@ -155,19 +155,23 @@ class Staging:
 
     @staticmethod
     def clean_leftovers(out_dir: Path) -> list[Path]:
-        """Remove what a killed run may have left in ``out_dir``; return what was removed.
+        """Remove what a killed run left in ``out_dir``; return what was removed.
 
         A run killed while moving its outputs into place can leave hidden
         temporary files (``.<name>.<id>.tmp``) and a previous folder set aside
         (``.<name>.<id>.old``). When the folder itself is missing, the set-aside
         one is put back first.
         """
-        removed = []
+        removed: list[Path] = []
         if not Path(out_dir).is_dir():
             return removed
         for p in sorted(Path(out_dir).iterdir()):
             parts = p.name.split(".")
-            if not p.name.startswith(".") or len(parts) < 4 or parts[-1] not in ("tmp", "old"):
+            if (
+                not p.name.startswith(".")
+                or len(parts) < 4
+                or parts[-1] not in ("tmp", "old")
+            ):
                 continue
             original = p.with_name(".".join(parts[1:-2]))
             if parts[-1] == "old" and p.is_dir() and not original.exists():

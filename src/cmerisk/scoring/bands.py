@@ -22,8 +22,11 @@ Examples
 >>> con = duckdb.connect()
 >>> ranked = rank_and_band(con.from_df(scores), capacity=2, watch_capacity=2,
 ...                        watch_min_probability=0.05)
->>> ranked.order("rank").df()[["pupil_id", "rank", "band"]].values.tolist()
-[['c', 1, 'flagged'], ['b', 2, 'flagged'], ['e', 3, 'watch'], ['a', 4, 'watch'], ['d', 5, 'low']]
+>>> out = ranked.order("rank").df()
+>>> out["pupil_id"].tolist(), out["rank"].tolist()
+(['c', 'b', 'e', 'a', 'd'], [1, 2, 3, 4, 5])
+>>> out["band"].tolist()
+['flagged', 'flagged', 'watch', 'watch', 'low']
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def _first_line(e: BaseException) -> str:
 def _unreadable(table: TableFiles, e: BaseException) -> DataError:
     more = " and other parts" if len(table.files) > 1 else ""
     return DataError(
-        f"table {table.name!r}: cannot read {table.files[0].name}{more}: {_first_line(e)}"
+        f"table {table.name!r}: cannot read {table.files[0].name}{more}: "
+        f"{_first_line(e)}"
     )
 
 
@@ -90,21 +91,20 @@ def relation(
 
 def readable(
     table: TableFiles, *, con: duckdb.DuckDBPyConnection, folder: Path
-) -> TableFiles:
-    """``table``, or a UTF-8 copy of it in ``folder`` when it is CSV in another encoding."""
-    if table.format != "csv":
-        return table
+) -> tuple[TableFiles, duckdb.DuckDBPyRelation]:
+    """``table`` (or a UTF-8 copy of it in ``folder``, when it is CSV in another
+    encoding) and a DuckDB relation over it."""
     try:
-        _open(table, con)
+        return table, _open(table, con)
     except duckdb.Error as e:
-        if _is_encoding_error(e):
-            return to_utf8(table, folder=folder / table.name)
-        raise _unreadable(table, e) from None
-    return table
+        if table.format != "csv" or not _is_encoding_error(e):
+            raise _unreadable(table, e) from None
+    copy = to_utf8(table, folder=folder / table.name)
+    return copy, relation(copy, con)
 
 
 def find_inputs(data: Path) -> dict[str, TableFiles]:
-    """The raw tables in folder ``data``, as :func:`cmerisk.data.load.find_tables` finds them.
+    """The raw tables in folder ``data`` (:func:`cmerisk.data.load.find_tables`).
 
     Raises :class:`DataError` when ``data`` is not a folder or a table is
     ambiguous (given both as CSV and Parquet, say).
@@ -141,7 +141,7 @@ def connect(
     memory_limit: str = "1GB",
     threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that spills to ``spill`` instead of growing past ``memory_limit``.
+    """A DuckDB connection that spills to ``spill`` rather than pass ``memory_limit``.
 
     With ``database`` the connection's tables live in that file (buffer-managed,
     so large intermediate tables need not fit in memory).
@@ -151,6 +151,7 @@ def connect(
     con.execute(f"SET temp_directory = '{spill.as_posix()}'")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # the CLI shows its own
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -179,21 +180,23 @@ def check_inputs(
             raise DataError(
                 f"table {name!r}: {original.files[0].name} is empty (0 bytes)"
             )
-        table = out[name] = readable(original, con=con, folder=spill)
+        table, rel = readable(original, con=con, folder=spill)
+        out[name] = table
         try:
-            columns = [str(c) for c in relation(table, con).columns]
+            columns = [str(c) for c in rel.columns]
+            absent = [c for c in TABLES[name].required_columns if c not in columns]
+            if absent:
+                raise DataError(
+                    f"table {name!r} ({original.files[0].name}) lacks required "
+                    f"column(s) {', '.join(absent)}; "
+                    f"columns present: {', '.join(columns) or 'none'}"
+                )
+            if name in REQUIRED_TABLES and not rel.limit(1).fetchall():
+                raise DataError(
+                    f"table {name!r} ({original.files[0].name}) has no rows"
+                )
         except duckdb.Error as e:
             raise _unreadable(original, e) from None
-        absent = [c for c in TABLES[table.name].required_columns if c not in columns]
-        if absent:
-            raise DataError(
-                f"table {table.name!r} ({original.files[0].name}) lacks required column(s) "
-                f"{', '.join(absent)}; columns present: {', '.join(columns) or 'none'}"
-            )
-        if table.name in REQUIRED_TABLES and count_rows(table, con=con) == 0:
-            raise DataError(
-                f"table {table.name!r} ({original.files[0].name}) has no rows"
-            )
     return out
 
 
@@ -251,7 +254,7 @@ def split_by_pupil(
     staging = spill / "partitioned"
     staging.mkdir(parents=True, exist_ok=True)
     for table in inputs.values():
-        table = readable(table, con=con, folder=spill / "utf8")
+        table, _ = readable(table, con=con, folder=spill / "utf8")
         try:
             _partition(table, buckets=buckets, target=staging / table.name, con=con)
         except duckdb.Error as e:
@@ -337,7 +340,7 @@ def _write_empty(
 
 
 def digest_files(paths: Sequence[Path]) -> str:
-    """SHA-256 over the bytes of ``paths`` in order (a fingerprint of the input data)."""
+    """SHA-256 over the bytes of ``paths`` in order (a fingerprint of the data)."""
     h = hashlib.sha256()
     for p in paths:
         h.update(p.name.encode())

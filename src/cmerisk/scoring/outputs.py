@@ -127,7 +127,8 @@ def risk_list_query(
     """SQL giving the risk list from a ranked-scores view and a reasons view.
 
     ``ranked`` has pupil_id, school_urn, school_phase, nc_year,
-    secondary_offer_urn, probability, rank, band; ``reasons`` (optional) has pupil_id and ``reason_k``,
+    secondary_offer_urn, probability, rank, band; ``reasons`` (optional) has
+    pupil_id and ``reason_k``,
     ``reason_k_group``, ``reason_k_actionable``.
     """
     reason_cols = []
@@ -143,29 +144,33 @@ def risk_list_query(
             )
     join = f"LEFT JOIN {reasons} r USING (pupil_id)" if reasons else ""
     return (
-        "SELECT s.pupil_id, s.school_urn, s.school_phase, s.nc_year, s.secondary_offer_urn, "
+        "SELECT s.pupil_id, s.school_urn, s.school_phase, s.nc_year, "
+        "s.secondary_offer_urn, "
         "round(s.probability, 6) AS probability, s.rank, s.band, "
         f"{', '.join(reason_cols)}, "
-        f"{_sql_text(model_name)} AS model_name, {_sql_text(model_version)} AS model_version, "
+        f"{_sql_text(model_name)} AS model_name, "
+        f"{_sql_text(model_version)} AS model_version, "
         f"{_sql_date(as_of)} AS as_of, {_sql_date(expires_on)} AS expires_on "
         f"FROM {ranked} s {join} ORDER BY s.rank"
     )
 
 
 def transition_query(*, risk_list: str) -> str:
-    """SQL for the transition list: flagged Year 6 pupils by the school they are due to join.
+    """SQL for the transition list: flagged Year 6 pupils by receiving school.
 
     ``risk_list`` is a table or view of the risk list. Groups are ordered by
     receiving school URN, ``unknown`` last; pupils within a group by rank.
     """
     reasons = ", ".join(f"reason_{k}" for k in range(1, REASONS + 1))
     return (
-        "WITH y6 AS (SELECT coalesce(NULLIF(trim(CAST(secondary_offer_urn AS VARCHAR)), ''), "
+        "WITH y6 AS (SELECT coalesce("
+        "NULLIF(trim(CAST(secondary_offer_urn AS VARCHAR)), ''), "
         f"{_sql_text(UNKNOWN_SCHOOL)}) AS receiving_school_urn, * FROM {risk_list} "
         "WHERE band = 'flagged' AND CAST(nc_year AS VARCHAR) = '6') "
         "SELECT receiving_school_urn, "
         "count(*) OVER (PARTITION BY receiving_school_urn) AS pupils_in_group, "
-        f"pupil_id, school_urn, probability, rank, {reasons}, as_of, expires_on FROM y6 "
+        f"pupil_id, school_urn, probability, rank, {reasons}, as_of, expires_on "
+        "FROM y6 "
         f"ORDER BY receiving_school_urn = {_sql_text(UNKNOWN_SCHOOL)}, "
         "receiving_school_urn, rank"
     )

@@ -57,7 +57,7 @@ class Chunk:
 
 
 def take_row_numbers(tables: RawTables) -> tuple[RawTables, dict[str, np.ndarray]]:
-    """Remove :data:`~cmerisk.scoring.chunks.ROW_COLUMN` from each table, keeping it aside.
+    """Take :data:`~cmerisk.scoring.chunks.ROW_COLUMN` out of each table, kept aside.
 
     Returns the tables without it and, per table that had it, the original
     1-based row number of each row (in the table's order).
@@ -76,8 +76,8 @@ def take_row_numbers(tables: RawTables) -> tuple[RawTables, dict[str, np.ndarray
 
 
 def original_row(rows: dict[str, np.ndarray], table: str, row: object) -> object:
-    """The LA-file row number of a chunk's ``row`` of ``table`` (unchanged if unknown)."""
-    if table not in rows or row is None or pd.isna(row):  # type: ignore[call-overload]
+    """The LA-file row number of a chunk's ``row`` of ``table`` (as is if unknown)."""
+    if table not in rows or row is None or pd.isna(row):
         return row
     value = rows[table][int(row) - 1]  # type: ignore[call-overload]
     return pd.NA if np.isnan(value) else int(value)

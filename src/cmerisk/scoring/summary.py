@@ -137,7 +137,9 @@ class Tally:
         self.not_on_roll += len(everyone - scored - rejected)
         self.records_rejected += records_rejected
 
-    def add_counts(self, target: dict, counts: dict) -> None:  # type: ignore[type-arg]
+    @staticmethod
+    def add_counts(target: dict[str, int], counts: dict[str, int]) -> None:
+        """Add ``counts`` into ``target`` key by key."""
         for key, n in counts.items():
             target[key] = target.get(key, 0) + int(n)
 
