@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from tiny_la import P1, P2, P3, tiny_tables, write_folder
 
 from cmerisk.data.load import validate_folder
-from cmerisk.data.pseudonymise import (
+from cmerisk.data.pseudonymise import pseudonymise_upn
+from cmerisk.data.pseudonymise_folder import (
     REJECTS_FILE,
     SUMMARY_FILE,
     pseudonymise_folder,
-    pseudonymise_upn,
 )
 from cmerisk.data.upn import make_upn
 from cmerisk.errors import DataError

@@ -335,9 +335,12 @@ def test_rejected_pupils_cascade_to_their_records_with_the_reason() -> None:
     assert marks["rows"].sum() == 2 and set(marks["pupil_id"]) == {P2}
 
 
+@pytest.mark.parametrize("bitmap", [True, False], ids=["bitmap", "hash"])
 def test_conflicting_duplicate_marks_are_all_rejected_exact_copies_keep_one(
-    tmp_path: Path,
+    tmp_path: Path, bitmap: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if not bitmap:  # a span of dates too long for per-pupil bitmaps
+        monkeypatch.setattr("cmerisk.data.marks_sql.MAX_BITMAP_SLOTS", 1)
     t = tiny_tables()
     _append_copy("attendance", 0)(t)  # exact copy: one extra
     _append_copy("attendance", 2, code="O")(
@@ -543,3 +546,8 @@ def test_row_numbers_in_rejects_point_at_the_bad_rows() -> None:
     row = report.rejects().query("rule == 'unknown_code'")["row"].tolist()
     assert row == [3]
     assert np.array_equal(report.to_frame()["count"].to_numpy()[:1], [1])
+
+
+def test_the_docs_explain_every_rule() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "validation.md").read_text()
+    assert [r for r in RULES if f"| `{r}` | {RULES[r].severity} |" not in text] == []

@@ -44,12 +44,8 @@ def register(app: typer.Typer) -> None:
         """Replace UPNs (format and check letter validated) by HMAC-SHA256 ids."""
         from rich.table import Table
 
-        from cmerisk.data.pseudonymise import (
-            DEMO_KEY,
-            DEMO_KEY_WARNING,
-            get_key,
-            pseudonymise_folder,
-        )
+        from cmerisk.data.pseudonymise import DEMO_KEY, DEMO_KEY_WARNING, get_key
+        from cmerisk.data.pseudonymise_folder import pseudonymise_folder
 
         key = get_key(demo=demo)
         if key == DEMO_KEY:

@@ -38,6 +38,10 @@ Severity = Literal["error", "reject", "warning"]
 #: How many example values a finding keeps.
 MAX_EXAMPLES: Final[int] = 5
 
+#: A column is of the wrong type (an error) when none of its values can be read
+#: and it has at least this many; with fewer, its rows are rejected one by one.
+MIN_VALUES_FOR_WRONG_TYPE: Final[int] = 2
+
 #: Columns of :meth:`ValidationReport.rejects`.
 REJECT_COLUMNS: Final[tuple[str, ...]] = (
     "pupil_id",
