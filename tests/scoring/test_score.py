@@ -254,7 +254,7 @@ def test_summary_reports_distribution_drift_digests_and_time(scored):
 
 def test_drift_is_warned_when_the_population_shifts(tiny_model, tmp_path):
     data = write_tables(
-        make_tables(300, seed=5, absence=4.0, roll_changes=False), tmp_path / "la"
+        make_tables(300, seed=5, absence=4.0), tmp_path / "la"
     )
     summary = score_la(
         data, model=tiny_model, as_of=AS_OF, out_dir=tmp_path / "out", explain="none"

@@ -51,7 +51,7 @@ def _score(data: Path, model: Path, out: Path, *extra: str):
 def small_csv_la(tmp_path_factory) -> Path:
     """60 pupils as CSV files (easy to corrupt)."""
     return write_tables(
-        make_tables(60, seed=3, roll_changes=False),
+        make_tables(60, seed=3),
         tmp_path_factory.mktemp("csv") / "la",
         fmt="csv",
     )
