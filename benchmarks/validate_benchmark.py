@@ -1,8 +1,9 @@
 """How fast does ``validate_folder`` check an LA, against a plain DuckDB scan?
 
 Validation of session marks is SQL over their Parquet files. Its cost is
-reported as ratios against a baseline that every check needs anyway: one
-plain DuckDB pass over the same files (row count, distinct pupils, date range).
+reported as ratios against two baselines in fresh processes: one plain DuckDB
+pass over the same files (row count, distinct pupils, date range), and the
+textbook check of one key, grouping every mark by (pupil, date, session).
 Each run happens in a fresh child process so that peak memory (sampled with
 psutil) belongs to that run alone.
 
@@ -51,7 +52,7 @@ def school_days(start: date, n: int) -> list[date]:
 
 
 def make_la(folder: Path, *, pupils: int, seed: int = 0, chunk: int = 5_000) -> int:
-    """Write a plain random LA (pupils, census, roll changes, marks for one school year)."""
+    """Write a plain random LA: pupils, census, roll changes, one year of marks."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"{x:024x}" for x in rng.integers(0, 2**62, size=pupils)])
     urns = np.array([f"{100000 + i}" for i in range(max(1, pupils // 250))])
@@ -142,15 +143,33 @@ def _peak_rss(fn, queue) -> None:
 
 
 def _baseline(folder: str) -> dict:
+    """One plain DuckDB scan of the marks: rows, distinct pupils, date range."""
     import duckdb
 
     con = duckdb.connect()
-    files = sorted(str(p) for p in Path(folder, "attendance").glob("*.parquet"))
+    con.execute("SET enable_progress_bar = false")
+    files = sorted(str(p) for p in Path(folder, "attendance").rglob("*.parquet"))
     n, pupils, first, last = con.execute(
-        "SELECT count(*), count(DISTINCT pupil_id), min(date), max(date) FROM read_parquet(?)",
+        "SELECT count(*), count(DISTINCT pupil_id), min(date), max(date) "
+        "FROM read_parquet(?)",
         [files],
     ).fetchall()[0]
-    return {"rows": n, "pupils": pupils}
+    return {"rows": n, "pupils": pupils, "first": str(first), "last": str(last)}
+
+
+def _key_check(folder: str) -> dict:
+    """The textbook key check: group every mark by (pupil, date, session)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    files = sorted(str(p) for p in Path(folder, "attendance").rglob("*.parquet"))
+    (dups,) = con.execute(
+        "SELECT count(*) FROM (SELECT pupil_id, date, session FROM read_parquet(?) "
+        "GROUP BY ALL HAVING count(*) > 1)",
+        [files],
+    ).fetchall()[0]
+    return {"duplicate_keys": dups}
 
 
 def _validate(folder: str) -> dict:
@@ -166,6 +185,10 @@ def _target_baseline(queue, folder):  # pragma: no cover - runs in a child
 
 def _target_validate(queue, folder):  # pragma: no cover - runs in a child
     _peak_rss(lambda: _validate(folder), queue)
+
+
+def _target_key_check(queue, folder):  # pragma: no cover - runs in a child
+    _peak_rss(lambda: _key_check(folder), queue)
 
 
 def _spawn(target, folder: Path) -> dict:
@@ -196,6 +219,7 @@ def main() -> None:
                 "seconds": time.perf_counter() - t0,
             }
         baseline = _spawn(_target_baseline, folder)
+        key_check = _spawn(_target_key_check, folder)
         validate = _spawn(_target_validate, folder)
     marks = baseline["rows"]
     result = {
@@ -206,11 +230,17 @@ def main() -> None:
         "marks": marks,
         "pupils": baseline["pupils"],
         "cpu_count": psutil.cpu_count(),
+        "load_average_1min_at_end": psutil.getloadavg()[0],
         "baseline_duckdb_scan": baseline,
+        "baseline_group_by_key": key_check,
         "validate_folder": validate,
         "marks_per_second": marks / validate["seconds"],
         "time_ratio_vs_scan": validate["seconds"] / baseline["seconds"],
+        "time_ratio_vs_group_by_key": validate["seconds"] / key_check["seconds"],
         "peak_memory_ratio_vs_scan": validate["peak_rss_mb"] / baseline["peak_rss_mb"],
+        "peak_memory_ratio_vs_group_by_key": (
+            validate["peak_rss_mb"] / key_check["peak_rss_mb"]
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")

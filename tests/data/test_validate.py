@@ -230,7 +230,7 @@ def _report(
 
 
 def test_a_valid_la_passes_with_only_the_expected_warnings() -> None:
-    tables, report = _report(tiny_tables())
+    _, report = _report(tiny_tables())
     assert report.ok, report.to_frame()
     assert {(f.table, f.rule) for f in report.findings} == {
         ("attendance", "after_as_of"),
@@ -313,7 +313,8 @@ def test_dropping_rejects_leaves_valid_tables_and_loses_nothing_unreported(
     assert P3 in set(
         rejects.query("table == 'census' and rule == 'unknown_pupil'")["pupil_id"]
     )
-    # 8 marks in, less: ZZ, XX, bad date, 1 exact copy, 2 conflicting, nobody, 1990, no id, P3 x2.
+    # Dropped: ZZ, XX, bad date, 1 exact copy, 2 conflicting, nobody, 1990, no id,
+    # and P3's 2 marks.
     assert report.dropped_rows["attendance"] == 11
 
 

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--demo",
-                help="Without CMERISK_PSEUDONYM_KEY, use the public demo key (synthetic data only).",
+                help="Without CMERISK_PSEUDONYM_KEY, use the public demo key "
+                "(synthetic data only).",
             ),
         ] = False,
         quiet: Annotated[
@@ -81,7 +82,8 @@ def register(app: typer.Typer) -> None:
         if rejected:
             reasons = "; ".join(f"{p}: {n:,}" for p, n in summary.problems.items())
             warn(
-                f"{rejected:,} row(s) with an invalid or empty UPN were not copied ({reasons}); "
+                f"{rejected:,} row(s) with an invalid or empty UPN were not copied "
+                f"({reasons}); "
                 f"see {summary.rejects_file}"
             )
         info(f"{summary.pupils:,} distinct valid UPNs pseudonymised", quiet=quiet)

@@ -45,7 +45,7 @@ def _write_json(report: ValidationReport, path: Path) -> None:
 
 
 def print_findings(report: ValidationReport) -> None:
-    """The findings as a table on stdout: table, column, rule, severity, count, examples."""
+    """The findings as a table on stdout: table, column, rule, severity, count..."""
     from rich.table import Table
 
     table = Table(title="Problems found", title_justify="left", show_lines=False)
@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--quiet", help="Print only problems.")
         ] = False,
     ) -> None:
-        """Check every table against the contract; exit 1 if any row or table is unusable.
+        """Check every table against the contract; exit 1 if any row or table is bad.
 
         Errors make a table unusable (missing table or column, unreadable file,
         wrong type); rejects are rows that loading sets aside (unknown codes,
@@ -139,7 +139,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(EXIT_OK)
         rows = sum(report.dropped_rows.values())
         err.print(
-            f"[bold red]not valid[/]: {n_err} error(s) (unusable tables), {n_rej} rejecting "
+            f"[bold red]not valid[/]: {n_err} error(s) (unusable tables), "
+            f"{n_rej} rejecting "
             f"rule(s) setting aside {rows:,} row(s)",
             highlight=False,
         )

@@ -18,8 +18,10 @@ Examples
 >>> RULES["unknown_code"].severity, RULES["unknown_code"].words
 ('reject', 'value is not one of the allowed codes')
 >>> f = Finding("census", "nc_year", "unknown_code", count=2, examples=("row 3: '13'",))
->>> f.severity, f.message
-('reject', "census.nc_year: value is not one of the allowed codes (2 rows; e.g. row 3: '13')")
+>>> f.severity
+'reject'
+>>> f.message
+"census.nc_year: value is not one of the allowed codes (2 rows; e.g. row 3: '13')"
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ REJECT_COLUMNS: Final[tuple[str, ...]] = (
 
 @dataclass(frozen=True)
 class Rule:
-    """One validation rule: a short id, its severity and what it means in plain words."""
+    """One validation rule: a short id, its severity and its meaning in plain words."""
 
     id: str
     severity: Severity
@@ -248,7 +250,7 @@ class ValidationReport:
         return next((s for s in self.summaries if s.table == table), None)
 
     def to_frame(self) -> pd.DataFrame:
-        """The findings as a table: table, column, rule, severity, words, count, examples."""
+        """The findings as a table: table, column, rule, severity, words, count..."""
         return pd.DataFrame(
             {
                 "table": [f.table for f in self.findings],

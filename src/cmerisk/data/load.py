@@ -18,7 +18,8 @@ Examples
 >>> import tempfile
 >>> from pathlib import Path
 >>> folder = Path(tempfile.mkdtemp())
->>> _ = (folder / "ehe.csv").write_text("pupil_id,start_date,end_date\\np1,2023-09-04,\\n")
+>>> text = "pupil_id,start_date,end_date\\np1,2023-09-04,\\n"
+>>> _ = (folder / "ehe.csv").write_text(text)
 >>> tables = read_tables(folder)
 >>> tables.names, str(tables["ehe"]["start_date"].dtype)
 (['ehe'], 'datetime64[us]')
@@ -369,7 +370,8 @@ def load_tables(
         finding (a required table or column missing, an unreadable file...).
         ``"report"``: keep going; unusable tables are left out of the result.
     work_dir
-        Where rewritten session marks go (see :func:`cmerisk.data.validate.drop_rejected`).
+        Where rewritten session marks go
+        (see :func:`cmerisk.data.validate.drop_rejected`).
 
     Returns
     -------

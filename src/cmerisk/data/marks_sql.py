@@ -75,7 +75,8 @@ def coerced_expr(column: Column, source_type: str, *, trim: bool = True) -> str:
     if column.kind in ("id", "string"):
         if numeric:
             return (
-                f"CASE WHEN {col} = ROUND({col}) THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
+                f"CASE WHEN {col} = ROUND({col}) "
+                f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
                 f"ELSE {raw} END"
             )
         return raw
@@ -86,7 +87,8 @@ def coerced_expr(column: Column, source_type: str, *, trim: bool = True) -> str:
             return f"CAST({col} AS DATE)"
         if source_type == "VARCHAR":
             return (
-                f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE), "
+                f"COALESCE(TRY_CAST({raw} AS DATE), "
+                f"TRY_CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE), "
                 f"TRY_CAST(TRY_STRPTIME({raw}, '%d/%m/%Y') AS DATE))"
             )
         return "CAST(NULL AS DATE)"
@@ -211,11 +213,14 @@ class MarksViews:
         trim = self.csv
         selects = [f"{self._raw(c, trim=trim)} AS raw_{c.name}" for c in self.present]
         selects += [
-            f"{coerced_expr(c, self.source_types[c.name], trim=trim)} AS {ident(c.name)}"
+            coerced_expr(c, self.source_types[c.name], trim=trim)
+            + f" AS {ident(c.name)}"
             for c in self.present
         ]
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW marks_coerced AS SELECT {', '.join(selects)} FROM marks_raw"
+            "CREATE OR REPLACE TEMP VIEW marks_coerced AS SELECT "
+            + ", ".join(selects)
+            + " FROM marks_raw"
         )
         # Code columns hold few distinct values: find them once, so that each mark
         # is tested only against the unknown ones seen (usually none), not
@@ -245,7 +250,8 @@ class MarksViews:
             con.register("valid_pupils", known.astype("str"))
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW marks_flagged AS SELECT m.*, "
-                "(m.row_flag OR (m.pupil_id IS NOT NULL AND v.pupil_id IS NULL)) AS any_flag "
+                "(m.row_flag OR (m.pupil_id IS NOT NULL AND v.pupil_id IS NULL)) "
+                "AS any_flag "
                 "FROM marks_rows m LEFT JOIN valid_pupils v ON m.pupil_id = v.pupil_id"
             )
         else:
@@ -286,7 +292,8 @@ class MarksViews:
         key = ", ".join(ident(k) for k in self.key)
         return (
             f"SELECT {cols} FROM ({keep}) ANTI JOIN marks_dups USING ({key}) "
-            f"UNION ALL SELECT {cols} FROM marks_dups WHERE variants = 1 AND n_flagged = 0"
+            f"UNION ALL SELECT {cols} FROM marks_dups "
+            "WHERE variants = 1 AND n_flagged = 0"
         )
 
 
@@ -329,7 +336,8 @@ def find_duplicate_pupils(marks: MarksViews) -> None:
         return
     key = ", ".join(ident(k) for k in marks.key)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE marks_dup_pupils AS SELECT DISTINCT pupil_id FROM "
+        "CREATE OR REPLACE TEMP TABLE marks_dup_pupils AS "
+        "SELECT DISTINCT pupil_id FROM "
         f"(SELECT any_value(pupil_id) AS pupil_id FROM marks_coerced WHERE {ok} "
         f"GROUP BY hash({key}) HAVING count(*) > 1)"
     )

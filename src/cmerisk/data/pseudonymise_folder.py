@@ -13,8 +13,9 @@ Examples
 >>> from pathlib import Path
 >>> from cmerisk.data.pseudonymise import pseudonymise_upn
 >>> raw, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "out"
->>> _ = (raw / "ehe.csv").write_text(
-...     "pupil_id,start_date,end_date,name\nB801200005001,2024-01-08,,Ann\nB80120000500X,2024-01-08,,Bo\n")
+>>> rows = ["pupil_id,start_date,end_date,name", "B801200005001,2024-01-08,,Ann",
+...         "B80120000500X,2024-01-08,,Bo"]
+>>> _ = (raw / "ehe.csv").write_text("\n".join(rows) + "\n")
 >>> summary = pseudonymise_folder(raw, out, key=b"an example key, never use this one")
 >>> summary.rows_out, summary.rejected, summary.dropped_columns
 ({'ehe': 1}, {'ehe': 1}, {'ehe': ('name',)})
@@ -252,7 +253,7 @@ class _TableCopy:
 
                 return list(pq.read_schema(self.table.files[0]).names)
             return list(self._read_csv(self.table.files[0], nrows=0).columns)
-        except Exception as e:  # noqa: BLE001 - any reader error becomes a DataError
+        except Exception as e:
             self._fail(e)
 
     @staticmethod
@@ -273,7 +274,7 @@ class _TableCopy:
 
         for encoding in CSV_ENCODINGS:
             try:
-                # Decode the whole file once first, so a bad byte cannot stop us mid-way.
+                # Decode the whole file first, so a bad byte cannot stop us mid-way.
                 with path.open(encoding=encoding) as fh:
                     for _ in fh:
                         pass
@@ -299,14 +300,15 @@ class _TableCopy:
                 with duckdb.connect() as con:
                     con.execute("SET enable_progress_bar = false")
                     rows = con.execute(
-                        "SELECT DISTINCT upper(trim(CAST(pupil_id AS VARCHAR))) FROM read_parquet(?)",
+                        "SELECT DISTINCT upper(trim(CAST(pupil_id AS VARCHAR))) "
+                        "FROM read_parquet(?)",
                         [[str(f) for f in self.table.files]],
                     ).fetchall()
                 return {r[0] for r in rows if r[0] is not None}
             for f in self.table.files:
                 for chunk in self._csv_chunks(f, ["pupil_id"]):
                     out.update(_normalise(chunk["pupil_id"]).unique())
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._fail(e)
         return out
 
@@ -346,7 +348,8 @@ class _TableCopy:
             con.register("upn_map", mapping)
             con.register("upn_problems", _problem_frame(problems))
             con.execute(
-                "CREATE VIEW src AS SELECT *, upper(trim(CAST(pupil_id AS VARCHAR))) AS upn__, "
+                "CREATE VIEW src AS SELECT *, "
+                "upper(trim(CAST(pupil_id AS VARCHAR))) AS upn__, "
                 f"file_row_number + 1 AS row__ FROM read_parquet({_sql_path(path)}, "
                 "file_row_number = true)"
             )
@@ -354,7 +357,10 @@ class _TableCopy:
                 "m.pupil_id AS pupil_id" if c == "pupil_id" else f's."{c}"'
                 for c in self.keep
             )
-            good = f"SELECT {cols} FROM src s JOIN upn_map m ON s.upn__ = m.upn ORDER BY s.row__"
+            good = (
+                f"SELECT {cols} FROM src s JOIN upn_map m ON s.upn__ = m.upn "
+                "ORDER BY s.row__"
+            )
             bad = con.execute(
                 "SELECT min(s.row__) AS row, count(*) AS rows, "
                 "COALESCE(p.problem, 'empty') AS problem FROM src s "

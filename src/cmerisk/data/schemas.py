@@ -27,7 +27,7 @@ Examples
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from typing import Final
 
 import numpy as np
@@ -96,7 +96,7 @@ def column_schema(column: Column) -> pa.Column:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def table_schema(name: str) -> pa.DataFrameSchema:
     """The pandera schema of raw table ``name``, from its contract declaration.
 

@@ -13,12 +13,12 @@ Examples
 --------
 >>> import pandas as pd
 >>> from cmerisk.data.tables import RawTables
->>> pupils = pd.DataFrame({"pupil_id": ["p1", "p2"], "date_of_birth": ["2012-03-01"] * 2,
-...                        "sex": ["F", "X"], "ethnicity_major": ["White"] * 2,
-...                        "idaci_decile": [3, 4]})
+>>> pupils = pd.DataFrame({"pupil_id": ["p1", "p2"], "sex": ["F", "X"],
+...                        "date_of_birth": ["2012-03-01"] * 2,
+...                        "ethnicity_major": ["White"] * 2, "idaci_decile": [3, 4]})
 >>> report = validate_tables(RawTables({"pupils": pupils}))
->>> [(f.table, f.column, f.rule, f.severity) for f in report.findings]
-[('census', None, 'missing_table', 'error'), ('pupils', 'sex', 'unknown_code', 'reject')]
+>>> [(f.table, f.column, f.rule) for f in report.findings]
+[('census', None, 'missing_table'), ('pupils', 'sex', 'unknown_code')]
 >>> report.rejects()[["table", "row", "rule", "detail"]].to_dict("records")
 [{'table': 'pupils', 'row': 2, 'rule': 'unknown_code', 'detail': "sex 'X'"}]
 >>> len(drop_rejected(RawTables({"pupils": pupils}), report)["pupils"])

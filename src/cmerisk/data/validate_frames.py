@@ -12,7 +12,8 @@ Examples
 >>> import pandas as pd
 >>> ehe = pd.DataFrame({"pupil_id": ["p1", "p2"], "start_date": ["2023-01-09"] * 2,
 ...                     "end_date": ["2023-03-01", "2022-12-01"]})
->>> result = check_frame(ehe, "ehe", valid_pupils=None, rejected_pupils=None, as_of=None)
+>>> result = check_frame(ehe, "ehe", valid_pupils=None, rejected_pupils=None,
+...                      as_of=None)
 >>> [(f.rule, f.count, f.examples) for f in result.findings]
 [('end_before_start', 1, ("row 2: '2022-12-01 before 2023-01-09'",))]
 """
@@ -76,7 +77,7 @@ class _Rows:
         detail: str = "",
         row_details: pd.Series | None = None,
     ) -> None:
-        """Reject rows (0-based positions); ``show`` gives each row's displayable value."""
+        """Reject rows (0-based positions); ``show`` gives values to display."""
         rows = np.unique(np.asarray(rows, dtype="int64"))
         if not len(rows):
             return
@@ -260,7 +261,10 @@ def check_frame(
                 index=ids.index,
             )
             n_rejected = int((unknown & was_rejected).sum())
-            detail = f"{int(unknown.sum()) - n_rejected} not in pupils, {n_rejected} whose pupils row was rejected"
+            detail = (
+                f"{int(unknown.sum()) - n_rejected} not in pupils, "
+                f"{n_rejected} whose pupils row was rejected"
+            )
             rows.add(
                 "unknown_pupil",
                 "pupil_id",
@@ -323,7 +327,7 @@ def _pandera(
             where = where[~unreadable[column].to_numpy()[where]]
         if rule == "duplicate_key":
             if column != key_cols[0]:
-                continue  # pandera lists a duplicate once per key column; report it once
+                continue  # pandera lists a duplicate once per key column
             rows.add(
                 rule, ", ".join(key_cols), where, detail="key " + " + ".join(key_cols)
             )

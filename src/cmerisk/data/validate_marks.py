@@ -19,7 +19,8 @@ Examples
 >>> marks = pd.DataFrame({"pupil_id": ["p1", "p1"], "school_urn": ["100001"] * 2,
 ...                       "date": ["2023-09-04"] * 2, "session": ["AM", "PM"],
 ...                       "code": ["/", "ZZ"]})
->>> result = check_marks(RawTables({"attendance": marks}), valid_pupils=None, roll_changes=None)
+>>> result = check_marks(RawTables({"attendance": marks}), valid_pupils=None,
+...                      roll_changes=None)
 >>> [(f.rule, f.column, f.count) for f in result.findings], result.dropped
 ([('unknown_code', 'code', 1)], 1)
 """
@@ -151,16 +152,19 @@ def _run_checks(
             f"max(date) FILTER (WHERE {late}) AS w_after_last",
         ]
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE marks_by_pupil AS SELECT pupil_id, count(*) AS n, "
-        "min(date) AS first, max(date) AS last, count(*) FILTER (WHERE row_flag) AS n_flag, "
-        "CAST(min(date) AS VARCHAR) AS first_date, arg_min(session, date) AS first_session, "
+        "CREATE OR REPLACE TEMP TABLE marks_by_pupil AS SELECT pupil_id, "
+        "count(*) AS n, min(date) AS first, max(date) AS last, "
+        "count(*) FILTER (WHERE row_flag) AS n_flag, "
+        "CAST(min(date) AS VARCHAR) AS first_date, "
+        "arg_min(session, date) AS first_session, "
         + ", ".join(per_pupil)
         + " FROM marks_rows GROUP BY pupil_id"
     )
     if marks.check_pupils:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE marks_by_pupil AS SELECT b.*, "
-            "(b.pupil_id IS NULL OR v.pupil_id IS NOT NULL) AS known FROM marks_by_pupil b "
+            "(b.pupil_id IS NULL OR v.pupil_id IS NOT NULL) AS known "
+            "FROM marks_by_pupil b "
             "LEFT JOIN valid_pupils v ON b.pupil_id = v.pupil_id"
         )
     else:
@@ -229,7 +233,8 @@ def _run_checks(
     reject_frames: list[pd.DataFrame] = []
     if stats["n_row_flagged"]:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE marks_bad AS SELECT * FROM marks_rows WHERE row_flag"
+            "CREATE OR REPLACE TEMP TABLE marks_bad AS "
+            "SELECT * FROM marks_rows WHERE row_flag"
         )
         for i, f in enumerate(flags):
             if not stats[f"c{i}"]:
@@ -357,11 +362,13 @@ def _check_duplicates(
         ("duplicate_key", "variants > 1", "n"),
     ):
         groups = con.execute(
-            f"SELECT pupil_id, sum({extra})::BIGINT AS n, CAST(min(date) AS VARCHAR) AS first_date, "
+            f"SELECT pupil_id, sum({extra})::BIGINT AS n, "
+            "CAST(min(date) AS VARCHAR) AS first_date, "
             f"arg_min(session, date) AS first_session, "
             "sum(CASE WHEN variants = 1 AND n_flagged = 0 THEN n - 1 "
             "ELSE n - n_flagged END)::BIGINT AS newly_dropped "
-            f"FROM marks_dups WHERE {where} GROUP BY pupil_id ORDER BY n DESC, first_date"
+            f"FROM marks_dups WHERE {where} GROUP BY pupil_id "
+            "ORDER BY n DESC, first_date"
         ).fetchdf()
         if groups.empty:
             continue
