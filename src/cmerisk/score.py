@@ -134,30 +134,58 @@ def score_batch(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
 
 
 def open_model(model: str | Path) -> ModelBundle:
-    """Load a bundle from a folder or a registry reference (``models:/...``)."""
-    from cmerisk.model.bundle import load_bundle
+    """Load a bundle from a folder or a registry reference (``models:/...``).
 
-    ref = str(model)
-    if ref.startswith(("models:/", "runs:/")):
-        from cmerisk.tracking import resolve_model  # mlflow: only when asked for
+    A bundle folder loads directly; anything else (``models:/cmerisk@champion``,
+    ``models:/cmerisk/3``, ``runs:/...``, a downloaded MLflow model) goes through
+    :func:`cmerisk.tracking.resolve_model`, into a temporary folder removed once
+    the bundle is in memory.
+    """
+    from cmerisk.model.bundle import MODEL_FILE, load_bundle
 
-        return load_bundle(resolve_model(ref))
-    return load_bundle(Path(model))
+    if (Path(model) / MODEL_FILE).is_file():
+        return load_bundle(Path(model))
+    from cmerisk.tracking import resolve_model  # mlflow: only when needed
+
+    with tempfile.TemporaryDirectory(prefix="cmerisk-model-") as tmp:
+        return load_bundle(resolve_model(str(model), dst=tmp))
 
 
-def model_identity(bundle: ModelBundle) -> tuple[str, str]:
-    """(name, version) of a bundle, as the outputs show them."""
+def model_identity(bundle: ModelBundle, *, ref: str = "") -> tuple[str, str]:
+    """(name, version) of a model, as the outputs show them.
+
+    The version is the bundle's recorded version when it has one; for a
+    registry reference, the version number it names (``models:/cmerisk/3`` ->
+    ``3``) or its alias with the model file's digest (``champion (1a2b3c4d5e6f)``,
+    as an alias moves); otherwise ``unregistered (<digest>)``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> from cmerisk.config import ExperimentConfig
+    >>> b = NS(metadata={"model_name": "cmerisk", "files": {"model.txt": "1a2b3c4d5e6f7a"}},
+    ...        config=ExperimentConfig())
+    >>> model_identity(b, ref="models:/cmerisk/3")
+    ('cmerisk', '3')
+    >>> model_identity(b, ref="models:/cmerisk@champion")
+    ('cmerisk', 'champion (1a2b3c4d5e6f)')
+    >>> model_identity(b, ref="models/cmerisk")
+    ('cmerisk', 'unregistered (1a2b3c4d5e6f)')
+    """
     meta = bundle.metadata
     name = str(meta.get("model_name") or bundle.config.tracking.registered_model)
-    found = (
-        meta.get("model_version")
-        or meta.get("registered_version")
-        or meta.get("version")
-    )
-    if found is not None:
-        return name, str(found)
-    digest = str(meta.get("files", {}).get("model.txt", ""))
-    return name, f"unregistered-{digest[:12]}" if digest else "unregistered"
+    recorded = meta.get("model_version") or meta.get("registered_version")
+    if recorded is not None:
+        return name, str(recorded)
+    digest = str(meta.get("files", {}).get("model.txt", ""))[:12] or "no digest"
+    if ref.startswith("models:/"):
+        rest = ref[len("models:/") :]
+        if "@" in rest:
+            return name, f"{rest.split('@', 1)[1]} ({digest})"
+        tail = rest.rsplit("/", 1)[-1]
+        if "/" in rest and tail.isdigit():
+            return name, tail
+    return name, f"unregistered ({digest})"
 
 
 def check_features(
@@ -413,7 +441,7 @@ class _Run:
         )
 
     def _page_info(self) -> dict[str, Any]:
-        name, version = model_identity(self.bundle)
+        name, version = model_identity(self.bundle, ref=self.model_ref)
         end = self.as_of + timedelta(days=self.bundle.config.dataset.horizon_days)
         return {
             "model": f"{name} version {version}",
@@ -484,7 +512,7 @@ class _Run:
         return {b: int(found.get(b, 0)) for b in BANDS}
 
     def _write_lists(self, reasons: str | None, staged: Staging) -> None:
-        name, version = model_identity(self.bundle)
+        name, version = model_identity(self.bundle, ref=self.model_ref)
         self.con.execute(
             "CREATE TABLE final AS "
             + risk_list_query(
@@ -517,7 +545,7 @@ class _Run:
         self, *, bands: dict[str, int], digests: dict[str, str], n_chunks: int
     ) -> dict[str, Any]:
         scoring = self.bundle.config.scoring
-        name, model_version = model_identity(self.bundle)
+        name, model_version = model_identity(self.bundle, ref=self.model_ref)
         counts = self.tally.counts(bands)
         psi = self.drift.table(warning=scoring.psi_warning)
         warnings = [

@@ -253,9 +253,7 @@ def test_summary_reports_distribution_drift_digests_and_time(scored):
 
 
 def test_drift_is_warned_when_the_population_shifts(tiny_model, tmp_path):
-    data = write_tables(
-        make_tables(300, seed=5, absence=4.0), tmp_path / "la"
-    )
+    data = write_tables(make_tables(300, seed=5, absence=4.0), tmp_path / "la")
     summary = score_la(
         data, model=tiny_model, as_of=AS_OF, out_dir=tmp_path / "out", explain="none"
     )
@@ -309,3 +307,30 @@ def test_as_of_before_any_census_is_a_clear_error(dirty_la, tiny_model, tmp_path
         score_la(
             dirty_la[0], model=tiny_model, as_of=date(2020, 1, 1), out_dir=tmp_path
         )
+
+
+def test_a_registry_reference_is_resolved_and_named(
+    dirty_la, tiny_model, tmp_path, monkeypatch
+):
+    import shutil
+
+    import cmerisk.tracking
+
+    asked = {}
+
+    def fake_resolve(ref, *, dst=None):
+        asked["ref"] = ref
+        return Path(shutil.copytree(tiny_model, Path(dst) / "model"))
+
+    monkeypatch.setattr(cmerisk.tracking, "resolve_model", fake_resolve)
+    summary = score_la(
+        dirty_la[0],
+        model="models:/cmerisk@champion",
+        as_of=AS_OF,
+        out_dir=tmp_path / "out",
+        explain="none",
+    )
+    assert asked["ref"] == "models:/cmerisk@champion"
+    risk = pd.read_parquet(tmp_path / "out" / "risk_list.parquet")
+    assert set(risk["model_version"]) == {"7"}  # the version recorded in the bundle
+    assert summary.report["model"]["reference"] == "models:/cmerisk@champion"
