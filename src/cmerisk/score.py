@@ -163,8 +163,8 @@ def model_identity(bundle: ModelBundle, *, ref: str = "") -> tuple[str, str]:
     --------
     >>> from types import SimpleNamespace as NS
     >>> from cmerisk.config import ExperimentConfig
-    >>> b = NS(metadata={"model_name": "cmerisk", "files": {"model.txt": "1a2b3c4d5e6f7a"}},
-    ...        config=ExperimentConfig())
+    >>> meta = {"model_name": "cmerisk", "files": {"model.txt": "1a2b3c4d5e6f7a"}}
+    >>> b = NS(metadata=meta, config=ExperimentConfig())
     >>> model_identity(b, ref="models:/cmerisk/3")
     ('cmerisk', '3')
     >>> model_identity(b, ref="models:/cmerisk@champion")
