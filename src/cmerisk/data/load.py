@@ -115,7 +115,7 @@ def find_tables(path: Path) -> tuple[dict[str, TableFiles], list[Finding]]:
                     )
                 )
                 continue
-            fmt = "parquet" if parts[".parquet"] else "csv"
+            fmt: Literal["parquet", "csv"] = "parquet" if parts[".parquet"] else "csv"
             files = parts[f".{fmt}"]
             if not files:
                 findings.append(

@@ -245,7 +245,7 @@ class MarksViews:
             f"({row_flag}) AS row_flag FROM (SELECT *, {cols} FROM marks_coerced)"
         )
         self.check_pupils = valid_pupils is not None
-        if self.check_pupils:
+        if valid_pupils is not None:
             known = pd.DataFrame({"pupil_id": pd.unique(valid_pupils.dropna())})
             con.register("valid_pupils", known.astype("str"))
             con.execute(

@@ -115,7 +115,7 @@ def _upn_map(
     return pd.DataFrame({"upn": valid, "pupil_id": ids}, dtype="str"), problems
 
 
-def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
     """Write ``target`` via a temporary file in the same folder, then rename."""
     tmp = target.with_name(f".{target.name}.partial")
     try:
