@@ -185,3 +185,12 @@ def test_unreadable_values_are_kept_as_written_for_validation_to_name(
         ("row 1: '31/13/2024'",),
     )
     assert load_tables(folder).tables["ehe"].empty
+
+
+def test_uk_dates_in_large_csv_marks_are_day_first(tmp_path: Path) -> None:
+    t = tiny_tables()
+    t["attendance"]["date"] = ["04/09/2023"] * 4 + ["09/09/2024"] * 2
+    folder = write_folder(t, tmp_path / "la", parts=("attendance",))
+    loaded = load_tables(folder, max_rows_in_memory=0, work_dir=tmp_path / "w")
+    days = sorted(set(_marks(loaded.tables)["date"].dt.strftime("%Y-%m-%d")))
+    assert days == ["2023-09-04", "2024-09-09"]

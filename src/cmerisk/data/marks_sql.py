@@ -184,13 +184,18 @@ class MarksViews:
     ) -> None:
         self.con = con
         con.execute("SET enable_progress_bar = false")
-        rel = tables.attendance_relation(con)
-        self.source_types = dict(
-            zip(rel.columns, (str(t) for t in rel.types), strict=True)
-        )
         self.on_disk = "attendance" not in tables.frames
         self.csv = self.on_disk and not all(
             str(p).endswith(".parquet") for p in tables.attendance_files
+        )
+        if self.csv:
+            # All text: DuckDB's type sniffing could read 04/09/2023 as 9 April.
+            files = [str(p) for p in tables.attendance_files]
+            rel = con.read_csv(files, header=True, all_varchar=True)
+        else:
+            rel = tables.attendance_relation(con)
+        self.source_types = dict(
+            zip(rel.columns, (str(t) for t in rel.types), strict=True)
         )
         if self.on_disk:
             rel.create_view("marks_raw")
