@@ -114,7 +114,7 @@ _CORRUPTIONS = st.sampled_from(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     table=st.sampled_from(list(TABLES)),
     kind=_CORRUPTIONS,
@@ -123,7 +123,9 @@ _CORRUPTIONS = st.sampled_from(
 def test_malformed_folders_never_give_a_traceback(
     table: str, kind: str, fmt: str
 ) -> None:
-    t = tiny.tiny_tables()
+    t = {
+        k: v for k, v in tiny.tiny_tables().items() if k in {"pupils", "census", table}
+    }
     frame = t[table]
     column = next(c.name for c in TABLES[table].columns if c.kind == "date")
     if kind == "unknown_code":
