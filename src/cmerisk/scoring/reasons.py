@@ -80,23 +80,22 @@ def explain_listed(
 
     id_col = bundle.spec.id
     bands = ("flagged", "watch") if explain == "listed" else ("flagged", "watch", "low")
-    wanted = con.execute(
-        "SELECT pupil_id, rank, band, chunk FROM ranked WHERE band IN "
-        f"({', '.join(repr(b) for b in bands)})"
-    ).df()
-    by_chunk = {int(k): g for k, g in wanted.groupby("chunk")} if len(wanted) else {}
+    in_bands = ", ".join(repr(b) for b in bands)
     flagged_rows = []
     for k in range(n_chunks):
         note("explain", k, n_chunks)
-        part = by_chunk.get(k)
         path = features_dir / f"chunk-{k:05d}.parquet"
-        if part is None or not path.exists():
+        part = con.execute(
+            f"SELECT pupil_id, rank, band FROM ranked WHERE chunk = {k} "
+            f"AND band IN ({in_bands})"
+        ).df()
+        if part.empty or not path.exists():
             continue
-        features = pd.read_parquet(path)
-        if explain == "listed":
-            features = features[
-                features[id_col].astype(str).isin(set(part["pupil_id"]))
-            ]
+        if explain == "listed":  # read only the rows of the pupils on the list
+            ids = part["pupil_id"].astype(str).tolist()
+            features = pd.read_parquet(path, filters=[(id_col, "in", ids)])
+        else:
+            features = pd.read_parquet(path)
         features = features.reset_index(drop=True)
         info = part.set_index("pupil_id").loc[features[id_col].astype(str)]
         band = info["band"].to_numpy(dtype=object)
