@@ -1,4 +1,4 @@
-"""The generator's parts: timeline, schools, pupils, spells, life course, determinism."""
+"""The generator's parts: timeline, schools, pupils, spells, determinism."""
 
 from __future__ import annotations
 
@@ -213,5 +213,5 @@ def test_population_draws_joiners_through_the_years() -> None:
     q = make_pupils(5_000, timeline=tl, schools=s, params=Params(), rng=rng)
     joined = q.arrival_day[q.joiner]
     assert (joined > 0).all() and len(np.unique(tl.day_year[joined])) == 3
-    foreign = [u for u in q.upn[q.joiner] if not u[1:4] == "330"]
+    foreign = [u for u in q.upn[q.joiner] if u[1:4] != "330"]
     assert 0.5 < len(foreign) / q.joiner.sum() < 0.9

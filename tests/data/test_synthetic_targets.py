@@ -49,7 +49,7 @@ def test_like_takes_the_las_published_absence() -> None:
     assert birmingham["persistent_absence"].value == pytest.approx(22.03)
     assert birmingham["persistent_absence_primary"].value == pytest.approx(17.58)
     assert "Birmingham" in birmingham["overall_absence"].source
-    # Figures the LA has no published value for stay national, or become information only.
+    # Figures the LA has no published value for stay national, or are information only.
     assert birmingham["cme_ratio_cin"] == national_targets()["cme_ratio_cin"]
     assert not birmingham["fsm"].check
 

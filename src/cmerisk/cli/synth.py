@@ -21,13 +21,12 @@ from cmerisk.cli._common import err, handle_errors, info, out, progress, warn
 if TYPE_CHECKING:
     from cmerisk.data.synthetic import CalibrationReport, SynthSummary
 
-DEFAULTS = {
-    "pupils": 50_000,
-    "years": 4,
-    "seed": 0,
-    "first_year": 2021,
-    "la_code": "330",
-}
+DEFAULT_PUPILS, DEFAULT_YEARS, DEFAULT_FIRST_YEAR, DEFAULT_LA_CODE = (
+    50_000,
+    4,
+    2021,
+    "330",
+)
 
 
 def print_summary(summary: SynthSummary) -> None:
@@ -149,20 +148,11 @@ def register(app: typer.Typer) -> None:
         from cmerisk.data.synthetic import calibration_report, generate_la
         from cmerisk.data.synthetic.writer import is_synthetic_output
 
-        chosen = {
-            "pupils": pupils,
-            "years": years,
-            "seed": seed,
-            "first_year": first_year,
-            "la_code": la_code,
-        }
-        measure_only = (
-            report and not raw_upn and all(v is None for v in chosen.values())
-        )
+        explicit = (pupils, years, seed, first_year, la_code)
+        measure_only = report and not raw_upn and all(v is None for v in explicit)
         if measure_only and is_synthetic_output(out_dir):
             print_report(calibration_report(out_dir, like=like))
             return
-        args = {k: (DEFAULTS[k] if v is None else v) for k, v in chosen.items()}
         key = None
         if raw_upn:
             warn(
@@ -184,7 +174,16 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
             summary = generate_la(
-                out_dir, like=like, raw_upn=raw_upn, key=key, progress=update, **args
+                out_dir,
+                pupils=DEFAULT_PUPILS if pupils is None else pupils,
+                years=DEFAULT_YEARS if years is None else years,
+                seed=0 if seed is None else seed,
+                first_year=DEFAULT_FIRST_YEAR if first_year is None else first_year,
+                la_code=DEFAULT_LA_CODE if la_code is None else la_code,
+                like=like,
+                raw_upn=raw_upn,
+                key=key,
+                progress=update,
             )
         print_summary(summary)
         if report:

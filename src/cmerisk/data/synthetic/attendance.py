@@ -42,7 +42,7 @@ from cmerisk.data.synthetic.population import NEEDS
 from cmerisk.data.synthetic.termly import termly_totals
 
 VOCAB: tuple[str, ...] = tuple(sorted(codes.ALL_ATTENDANCE_CODES))
-C = {code: np.uint8(i) for i, code in enumerate(VOCAB)}
+C: dict[str, int] = {code: i for i, code in enumerate(VOCAB)}
 #: Codes never written before 19 August 2024, and legacy codes never written after.
 ONLY_2024 = frozenset(
     {"K", "C1", "C2", "J1", "Q", "Y1", "Y2", "Y3", "Y4", "Y5", "Y6", "Y7"}
@@ -68,7 +68,7 @@ class ChunkYear:
 def _expand(
     rows: np.ndarray, first: np.ndarray, last: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every ``(row, day, interval)`` inside the inclusive intervals ``[first, last]``."""
+    """Every ``(row, day, interval)`` in the inclusive intervals ``[first, last]``."""
     lengths = np.maximum(last - first + 1, 0)
     rep = np.repeat(np.arange(len(rows)), lengths)
     offset = np.arange(int(lengths.sum())) - np.repeat(
@@ -78,13 +78,24 @@ def _expand(
 
 
 def _pick(u: np.ndarray, probs: list[tuple[int, np.ndarray | float]]) -> np.ndarray:
-    """One category per cell from a uniform draw ``u``: code, or 255 for none."""
-    out = np.full(u.shape, 255, dtype=np.uint8)
+    """One category per cell from a uniform draw ``u``: code, or 255 for none.
+
+    Category ``k`` takes the cells where ``u`` falls in its slice of [0, 1); the
+    slices are thin, so only the few cells under their total are sorted out.
+    """
     total = np.zeros(u.shape, dtype=np.float32)
-    for value, prob in probs:
-        low = total.copy()
+    for _, prob in probs:
         total += prob
-        out[(u >= low) & (u < total)] = value
+    r, c = np.nonzero(u < total)
+    draw = u[r, c]
+    which = np.full(len(r), 255, dtype=np.uint8)
+    low = np.zeros(len(r), dtype=np.float32)
+    for value, prob in probs:
+        high = low + np.broadcast_to(np.asarray(prob, dtype=np.float32), u.shape)[r, c]
+        which[(draw >= low) & (draw < high)] = value
+        low = high
+    out = np.full(u.shape, 255, dtype=np.uint8)
+    out[r, c] = which
     return out
 
 
@@ -100,7 +111,7 @@ def _day_spells(
     geometric. Returns ``(code, rows, days)`` per process, clipped to the year.
     Union coverage is about ``1 - exp(-sum(rate * mean))``.
     """
-    n, d = shape
+    d = shape[1]
     u = rng.random(shape, dtype=np.float32)
     total = np.zeros(shape, dtype=np.float32)
     for _, rate, _ in processes:
@@ -158,7 +169,7 @@ class AttendancePainter:
             0.0, phase_effect + s.absence_effect
         ]  # index 0 = off roll
         self.school_primary = np.r_[False, s.phase == "primary"]
-        # School closure days ('#'): one in about half the school years, never a census day.
+        # School closures ('#'): one day in about half the years, never a census day.
         rng = np.random.default_rng(np.random.SeedSequence([seed, 77]))
         self.closure = np.full((len(tl.years), len(s) + 1), -1)
         for yi in range(len(tl.years)):
@@ -189,7 +200,7 @@ class AttendancePainter:
         return t, rows, days, k
 
     def chunk_year(self, p0: int, p1: int, yi: int) -> ChunkYear:
-        """Marks of pupils ``p0 <= pupil < p1`` in school year ``yi`` (and their termly totals)."""
+        """Marks and termly totals of pupils ``p0 <= pupil < p1`` in year ``yi``."""
         tl = self.lc.timeline
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1000 + yi, p0]))
         g0, g1 = int(tl.year_first_day[yi]), int(tl.year_last_day[yi])
@@ -306,7 +317,7 @@ class AttendancePainter:
         code[:, :, 1] = np.where(pm == 255, C["\\"], pm)
         trip = am == C["V"]
         code[:, :, 1][trip] = C["V"]
-        religious = (rng.random(n) < 0.10)[:, None] * np.float32(0.008)
+        religious = np.less(rng.random(n), 0.10)[:, None] * np.float32(0.008)
         run_len = 1 + 3 * rate
         spells = _day_spells(
             rng,
@@ -325,7 +336,7 @@ class AttendancePainter:
         )
         for value, rows, days in spells:
             code[rows, days, :] = value
-        # A family holiday in term time for some pupils (unauthorised; legacy H if agreed).
+        # A family holiday in term time for some (unauthorised; legacy H if agreed).
         first_school = urn[np.arange(n), np.argmax(urn > 0, axis=1)]
         hol_p = np.where(
             self.school_primary[first_school],
@@ -337,7 +348,11 @@ class AttendancePainter:
         rows, days, k = _expand(
             holiday, start, start + rng.integers(2, 10, len(holiday))
         )
-        agreed = (rng.random(len(holiday)) < 0.05) & (not era_2024)
+        agreed = (
+            (rng.random(len(holiday)) < 0.05)
+            if not era_2024
+            else np.zeros(len(holiday), bool)
+        )
         code[rows, days, :] = np.where(agreed[k], C["H"], C["G"])[:, None]
         # Work experience: a week in the summer term of Year 10, for some.
         wex = np.flatnonzero((nc == 10) & (rng.random(n) < 0.4))
@@ -391,14 +406,14 @@ class AttendancePainter:
         code[rows, days, 1] = C["E"]
         whole = ex["sessions"][k] > 1
         code[rows[whole], days[whole], 0] = C["E"]
-        # Runs of unexplained absence before a deletion: O, N then O, or G (never came back).
+        # Unexplained runs before a deletion: O, N then O, or G (never came back).
         runs, rows, days, k = self._intervals("run", p0, p1, g0, g1)
         into = days + g0 - runs["first"][k]
         style = runs["style"][k]
-        value = np.where(
+        run_code = np.where(
             style == 2, C["G"], np.where((style == 1) & (into < 5), C["N"], C["O"])
         )
-        code[rows, days, :] = value[:, None]
+        code[rows, days, :] = run_code[:, None]
 
     def _to_arrow(
         self, code: np.ndarray, urn: np.ndarray, p0: int, g0: int

@@ -218,11 +218,11 @@ def _manifest(summary: SynthSummary, lc: Any, **arguments: Any) -> dict[str, Any
         },
         "attendance_codes": list(VOCAB),
         "conventions": [
-            "a deletion's date is the pupil's last day on that roll; an admission's date the first",
-            "session marks run on every school day a pupil is on a roll, first to last day inclusive",
-            "census rows: C single registration; M main and S subsidiary (AP unit) when dual registered",
+            "a deletion is dated the last day on that roll, an admission the first",
+            "session marks cover every school day on a roll, first to last inclusive",
+            "census: C single registration; M main and S subsidiary (AP unit) if dual",
             "destination_known and deletion_ground are empty for admissions",
-            "episodes still open at the end of the data have an empty end_date (and outcome)",
+            "episodes open at the end of the data have an empty end_date (and outcome)",
         ],
         "params": dataclasses.asdict(lc.params),
     }

@@ -78,7 +78,7 @@ class Params:
     summer_share: float = 0.35  # share of a year's moves made over the summer
     independent_at_transition: float = 0.025
     ap_return_rate: float = 0.7
-    # --- disengagement: the latent process that precedes most CME and EHE ---------------
+    # --- disengagement: the latent process that precedes most CME and EHE -------------
     disengage_rate: float = 0.021
     disengage_u: float = 0.45
     disengage_vul: float = 0.70
@@ -112,7 +112,7 @@ class Params:
     disengage_outcomes: tuple[float, ...] = (0.645, 0.11, 0.05, 0.12, 0.035, 0.04)
     disengage_cme_dep: float = 0.0
     disengage_cme_cin: float = 0.2
-    # --- CME without warning --------------------------------------------------------------
+    # --- CME without warning ----------------------------------------------------------
     vanish_rate: float = 0.0007  # in term, no prior decline
     summer_vanish_rate: float = 0.0007
     vanish_mob: float = 0.5
@@ -123,13 +123,13 @@ class Params:
     noshow_disengaged: float = 1.3
     noshow_cin: float = 0.5
     cme_lag_days: tuple[int, int] = (1, 14)
-    cme_duration_median_days: float = 62.0
+    cme_duration_median_days: float = 58.0
     cme_duration_sigma: float = 1.75
-    # --- offers -------------------------------------------------------------------------
+    # --- offers -----------------------------------------------------------------------
     no_offer_rate: float = 0.025
     feeder_share: float = 0.75
     late_offer_weekly: float = 0.06
-    # --- exclusions, part-time timetables, dual registration -----------------------------
+    # --- exclusions, part-time timetables, dual registration --------------------------
     suspension_rate: dict[str, float] = field(
         default_factory=lambda: {
             "primary": 0.025,
@@ -149,13 +149,13 @@ class Params:
     exclusion_disengaged: float = 1.4
     part_time_rate: float = 0.010
     dual_rate: float = 0.006
-    # --- EHE ------------------------------------------------------------------------------
+    # --- EHE --------------------------------------------------------------------------
     ehe_rate: float = 0.0001  # without prior disengagement
     ehe_mean_days: float = 900.0
 
 
 def _probit_shift(target_pct: float, reference_pct: float, *, scale: float) -> float:
-    """Logit-scale shift that moves a share above a threshold from reference to target."""
+    """Logit shift moving a share above a threshold from ``reference`` to ``target``."""
     p1 = min(max(target_pct / 100, 0.01), 0.99)
     p0 = min(max(reference_pct / 100, 0.01), 0.99)
     return scale * (norm.ppf(p1) - norm.ppf(p0))

@@ -181,7 +181,7 @@ def _categorical(rng: np.random.Generator, p: dict[str, float], n: int) -> np.nd
 def _needs(
     rng: np.random.Generator, shares: dict[str, float], semh_tilt: np.ndarray
 ) -> np.ndarray:
-    """Draw a primary need per pupil, SEMH weighted by ``exp(semh_tilt)`` (Gumbel-max)."""
+    """A primary need per pupil, SEMH weighted by ``exp(semh_tilt)`` (Gumbel-max)."""
     logw = np.log(np.array([shares.get(k, 1e-9) for k in NEEDS]))
     scores = logw[None, :] + rng.gumbel(size=(len(semh_tilt), len(NEEDS)))
     scores[:, NEEDS.index("SEMH")] += semh_tilt
@@ -245,7 +245,7 @@ def make_pupils(
             schools.of_phase(phase), len(idx), schools=schools, rng=rng
         )
 
-    # Latent traits. Deprivation clusters by school area (shared by siblings of an area).
+    # Latent traits. Deprivation clusters by school area.
     area = schools.deprivation[first_school]
     dep = (area + rng.normal(0, 0.6, n)) / 1.0
     adv = 0.35 * dep + 0.94 * rng.normal(size=n)

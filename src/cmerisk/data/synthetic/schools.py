@@ -1,4 +1,4 @@
-"""The schools of a synthetic LA: primaries, secondaries, special schools and an AP unit.
+"""The schools of a synthetic LA: primaries, secondaries, special schools, an AP unit.
 
 Sizes follow English averages: a primary has about 40 pupils a year group
 (Reception to Year 6, ~280 on roll), a secondary about 200 (Years 7-11, ~1,000
@@ -27,6 +27,8 @@ PRIMARY_PER_YEAR = 40.0
 SECONDARY_PER_YEAR = 200.0
 SPECIAL_SHARE = 0.015
 SPECIAL_SIZE = 150.0
+#: School phases in sorted order (``phase_code`` indexes this).
+PHASES = ("ap", "primary", "secondary", "special")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Schools:
 
     def __len__(self) -> int:
         return len(self.urn)
+
+    @property
+    def phase_code(self) -> np.ndarray:
+        """Phase as an index into :data:`PHASES` (fast to compare)."""
+        return np.searchsorted(np.array(PHASES), self.phase.astype(str))
 
     def of_phase(self, phase: str) -> np.ndarray:
         return np.flatnonzero(self.phase == phase)

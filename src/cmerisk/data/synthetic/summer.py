@@ -28,7 +28,7 @@ from cmerisk.data.synthetic.world import (
 
 
 def summer(world: World, year_index: int, hz: Hazards, before: YearState) -> None:
-    """Move the world from the end of school year ``year_index - 1`` to the start of ``year_index``."""
+    """Move the world from the end of year ``year_index - 1`` into ``year_index``."""
     p, rng, tl = world.params, world.rng, world.timeline
     last = int(tl.year_last_day[year_index - 1])
     first = int(tl.year_first_day[year_index])

@@ -13,7 +13,8 @@ the ``measure`` text of each target says it in one line.
 Examples
 --------
 >>> t = targets_for()
->>> t["persistent_absence"].value, t["persistent_absence"].low, t["persistent_absence"].high
+>>> pa = t["persistent_absence"]
+>>> pa.value, pa.low, pa.high
 (20.5, 18.0, 23.0)
 >>> t["cme_ratio_cin"].passes(2.5), t["cme_ratio_cin"].passes(3.5)
 (True, False)
@@ -44,7 +45,10 @@ DFE_CIN_COUNTS: Final = "DfE, Characteristics of children in need, table B1 (202
 DFE_SEN_CIN: Final = (
     "DfE, Outcomes for children in need: SEN of CINO at 31 March, 2021/22 (sen_la.csv)"
 )
-DFE_SEN_NATIONAL: Final = "DfE, Outcomes for children in need: all pupils comparison, 2021/22 (sen_national.csv)"
+DFE_SEN_NATIONAL: Final = (
+    "DfE, Outcomes for children in need: all pupils comparison, 2021/22 "
+    "(sen_national.csv)"
+)
 DOMAIN: Final = "DOMAIN.md (Children's Commissioner for England 2024; DfE statistics)"
 BRIEF: Final = "issue 2 acceptance criteria"
 
@@ -180,7 +184,7 @@ def national_targets() -> dict[str, Target]:
             _band(20.5, pp=2.5),
             pct,
             DOMAIN + " (22.3% 2022/23, 18.7% 2024/25)",
-            "share of pupil x school x school-year enrolments missing >=10% of possible sessions",
+            "share of enrolments (pupil x school x year) missing >=10% of sessions",
         ),
         _t(
             "persistent_absence_primary",
@@ -216,7 +220,7 @@ def national_targets() -> dict[str, Target]:
             _band(46.0, pp=6),
             pct,
             DFE_CIN_ABSENCE + ", England 2024/25",
-            "as persistent_absence, pupils with a CIN (not CPP/CLA) episode open on 31 March",
+            "as persistent_absence, pupils with a CIN (not CPP/CLA) on 31 March",
         ),
         _t(
             "severe_absence_cin",
@@ -235,7 +239,7 @@ def national_targets() -> dict[str, Target]:
             (0.25, 0.6),
             "per 100",
             DOMAIN + "; " + BRIEF,
-            "CME episodes starting in a school year / pupils on roll at its autumn census",
+            "episodes starting in a school year / pupils on roll at its autumn census",
         ),
         _t(
             "cme_peak_nc_year",
@@ -289,7 +293,7 @@ def national_targets() -> dict[str, Target]:
             _band(40.0, pp=8),
             pct,
             DOMAIN,
-            "episodes starting >= 1 year before the data end; length = end (or data end) - start",
+            "episodes starting >= 1 year before the data end; to end or data end",
         ),
         _t(
             "cme_open_1_year",
@@ -308,7 +312,7 @@ def national_targets() -> dict[str, Target]:
             (80.0, 100.0),
             pct,
             DOMAIN,
-            "EHE episodes whose pupil missed >=10% of possible sessions in the 365 days before",
+            "EHE episodes whose pupil missed >=10% of sessions in the year before",
         ),
         _t(
             "secondary_offer_rate",
@@ -326,7 +330,7 @@ def national_targets() -> dict[str, Target]:
             (0.0, 0.9),
             "AUC",
             BRIEF,
-            "each pupil/census column at the summer census vs a CME start in the next 245 days",
+            "each pupil/census column at the summer census vs CME in the next 245 days",
         ),
     ]
     return {t.name: t for t in rows}
@@ -403,11 +407,9 @@ def la_rates(la_code: str) -> dict[str, float | None]:
     nat_cin = _num(counts[("england", "2025")]["cin_at_31_march"])
     la_pupils = _num(total.get("enrolments"))
     nat_pupils = _num(absence[("england", "total")]["enrolments"])
-    out["cin_index"] = (
-        (la_cin / la_pupils) / (nat_cin / nat_pupils)  # type: ignore[operator]
-        if la_cin and la_pupils and nat_cin and nat_pupils
-        else None
-    )
+    out["cin_index"] = None
+    if la_cin and la_pupils and nat_cin and nat_pupils:
+        out["cin_index"] = (la_cin / la_pupils) / (nat_cin / nat_pupils)
     sen = {r["la_code"]: r for r in _read("sen_among_cin_by_la_2021_22.csv")}
     for key, col in (
         ("sen_support_index", "sen_support_pct"),
@@ -472,11 +474,11 @@ def targets_for(*, like: str | None = None) -> dict[str, Target]:
         ("sen_support", "sen_support_index"),
         ("ehc_plan", "ehc_plan_index"),
     ):
-        idx = rates[index_key]
-        if idx is None:
+        sen_idx = rates[index_key]
+        if sen_idx is None:
             continue
         old = targets[key]
-        value = round(old.value * idx, 2)
+        value = round(old.value * sen_idx, 2)
         half = (old.high - old.low) / 2
         targets[key] = replace(
             old,

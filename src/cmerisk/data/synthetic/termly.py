@@ -9,9 +9,11 @@ Examples
 >>> import pyarrow as pa
 >>> vocab = ("/", "I", "O", "\\\\", "D")
 >>> flat = np.array([0, 3, 1, 1, 2, 4], dtype=np.uint8)  # 3 days x AM/PM
->>> t = termly_totals(flat, np.array([0, 0, 0]), np.array([0, 0, 0]), np.array([0, 0, 0]),
-...                   np.array(["2024-09-04"] * 3, dtype="datetime64[D]"),
-...                   ids=np.array(["p"], dtype=object), urns=pa.array(["100001"]), vocab=vocab)
+>>> zeros = np.array([0, 0, 0])
+>>> start = np.array(["2024-09-04"] * 3, dtype="datetime64[D]")
+>>> ids = np.array(["p"], dtype=object)
+>>> t = termly_totals(flat, zeros, zeros, zeros, start, ids=ids,
+...                   urns=pa.array(["100001"]), vocab=vocab)
 >>> t.to_pylist()[0]["sessions_possible"], t.to_pylist()[0]["sessions_authorised"]
 (5, 2)
 """
@@ -56,7 +58,8 @@ def termly_totals(
     ``term_start`` describe those days. Rows come out ordered by pupil, term,
     school.
     """
-    values = _lookup(vocab)[flat_codes].reshape(-1, 2, 3).sum(axis=1)
+    table = _lookup(vocab)
+    values = table[flat_codes[0::2]] + table[flat_codes[1::2]]  # AM + PM of each day
     n_school = len(urns)
     key = (rows.astype(np.int64) * 3 + term) * n_school + school
     # Days of one pupil-term-school mostly sit together: sum runs, then merge repeats.

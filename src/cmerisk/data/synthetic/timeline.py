@@ -52,8 +52,12 @@ class Timeline:
     @classmethod
     def build(cls, first_year: int, n_years: int) -> Timeline:
         years = tuple(range(first_year, first_year + n_years))
-        days, day_year, day_term, day_term_start = [], [], [], []
-        first, last = [], []
+        days: list[np.ndarray] = []
+        day_year: list[np.ndarray] = []
+        day_term: list[np.ndarray] = []
+        day_term_start: list[np.ndarray] = []
+        first: list[int] = []
+        last: list[int] = []
         for i, y in enumerate(years):
             d = sc.school_days_array(y)
             terms = sc.term_dates(y)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cmerisk.data.synthetic.schools import PHASES
 from cmerisk.data.synthetic.world import (
     IN_CME,
     IN_EHE,
@@ -37,6 +38,9 @@ from cmerisk.data.synthetic.world import (
 )
 
 DAYS_PER_YEAR = 190.0
+AP, PRIMARY, SECONDARY, SPECIAL = (
+    PHASES.index(p) for p in ("ap", "primary", "secondary", "special")
+)
 
 
 def _norm(score: np.ndarray) -> np.ndarray:
@@ -101,10 +105,8 @@ class YearState:
 
 
 def _by_phase(rates: dict[str, float], phase: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(phase))
-    for name, rate in rates.items():
-        out[phase == name] = rate
-    return out
+    """Each pupil's rate for the phase of their school (``phase`` as phase codes)."""
+    return np.array([rates.get(name, 0.0) for name in PHASES])[phase]
 
 
 def _weekly(rate_per_day: np.ndarray | float, n_days: int) -> np.ndarray | float:
@@ -182,7 +184,7 @@ def arrivals(world: World, k0: int, k1: int, hz: Hazards) -> None:
     if not len(idx):
         return
     day = q.arrival_day[idx]
-    # Pupils on roll before the data starts have no admission row; intakes and joiners do.
+    # Pupils on roll before the data start have no admission row; the others do.
     record = (day > 0) | np.isin(q.first_nc[idx], (0, 7))
     world.admit(idx, q.first_school[idx], day, record=record)
     draw_social_care_at_arrival(world, idx, world.date(day), backdate=True, hz=hz)
@@ -263,10 +265,14 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     _episode_ends(world, span1)
 
     on = np.flatnonzero((world.state == ON_ROLL) & (world.exit_day < 0))
-    some_day = lambda n: k0 + rng.integers(0, nd, n)  # noqa: E731
+
+    def some_day(n: int) -> np.ndarray:
+        """A school day of this week for each of ``n`` events."""
+        return np.asarray(k0 + rng.integers(0, nd, n))
+
     term = int(tl.day_term[k0])
     nc, cin = ys.nc[on], world.sc_status[on] >= 0
-    phase = world.schools.phase[world.school[on]]
+    phase = world.phase_code[world.school[on]]
     dis_active = world.dis_last[on] >= k0
     recent = (k0 - world.last_event_day[on]) < 90
 
@@ -278,7 +284,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     season = np.asarray(p.disengage_by_nc)[np.clip(nc, 0, 11)]
     season = season * np.where((nc == 6) & (term == 2), p.disengage_y6_summer, 1.0)
     season = season * np.where((nc == 7) & (term == 0), p.disengage_y7_autumn, 1.0)
-    season = season * np.select([phase == "special", phase == "ap"], [0.5, 2.0], 1.0)
+    season = season * np.select([phase == SPECIAL, phase == AP], [0.5, 2.0], 1.0)
     score = np.exp(
         p.disengage_cin * cin
         + p.disengage_semh * ys.semh[on]
@@ -324,7 +330,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     pos = np.searchsorted(free, free2)
     move_rate = (
         np.select(
-            [f_phase[pos] == "ap", f_phase[pos] == "special"],
+            [f_phase[pos] == AP, f_phase[pos] == SPECIAL],
             [p.ap_return_rate, 0.3 * p.move_rate],
             p.move_rate * (1 + 1.5 * f_dis[pos]),
         )
@@ -409,7 +415,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     pt = _draw(world, free[no_pt], pt_rate[no_pt], nd)
     world.pt_first[pt] = some_day(len(pt))
     world.pt_last[pt] = world.pt_first[pt] + rng.integers(15, 61, len(pt))
-    can_dual = (world.sub_first[free] < 0) & (f_phase == "secondary")
+    can_dual = (world.sub_first[free] < 0) & (f_phase == SECONDARY)
     dual_rate = (
         p.dual_rate
         / DAYS_PER_YEAR

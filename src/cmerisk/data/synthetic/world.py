@@ -53,7 +53,7 @@ RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 class Records:
-    """Append-only event tables: ``add("cme", pupil=..., start=...)``, then ``table``."""
+    """Append-only event tables: ``add("cme", pupil=..., start=...)``; ``table``."""
 
     def __init__(self) -> None:
         self._parts: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
@@ -113,9 +113,10 @@ class World:
         self.pt_first = full(-1)
         self.pt_last = full(-1)
         self.offered = full(-1)
+        self.phase_code = self.schools.phase_code
         self.pupil_ids = np.arange(n)
 
-    # --- helpers -----------------------------------------------------------------------
+    # --- helpers ----------------------------------------------------------------------
     def date(self, day: np.ndarray | int) -> np.ndarray:
         return self.timeline.days[day].astype("int64")
 
@@ -131,7 +132,7 @@ class World:
     def pick_schools(
         self, idx: np.ndarray, nc: np.ndarray, *, avoid: np.ndarray | None = None
     ) -> np.ndarray:
-        """A school for each pupil: special pupils to special schools, others by phase."""
+        """A school per pupil: special pupils to special schools, others by phase."""
         out = np.empty(len(idx), dtype=np.int64)
         special = self.pupils.special[idx]
         for mask, phase in (
@@ -149,7 +150,7 @@ class World:
                 out[same] = cand[(pos + 1) % len(cand)]
         return out
 
-    # --- rolls ---------------------------------------------------------------------------
+    # --- rolls ------------------------------------------------------------------------
     def admit(
         self,
         idx: np.ndarray,
@@ -158,7 +159,7 @@ class World:
         *,
         record: bool | np.ndarray = True,
     ) -> None:
-        """Put pupils on a school's roll from ``day``; past the data end they just leave."""
+        """Put pupils on a roll from ``day`` (past the data end, they leave)."""
         day = np.broadcast_to(day, idx.shape)
         late = day >= self.timeline.n_days
         if late.any():
@@ -183,7 +184,7 @@ class World:
         )
 
     def close_spell(self, idx: np.ndarray, last_day: np.ndarray | int) -> None:
-        """End each pupil's spell on ``last_day`` (no roll-change row: see :meth:`delete`)."""
+        """End each pupil's spell on ``last_day`` (no roll change: :meth:`delete`)."""
         last_day = np.broadcast_to(last_day, idx.shape)
         self.rec.add(
             "spell",
@@ -238,7 +239,7 @@ class World:
         run_first: np.ndarray | None = None,
         run_style: np.ndarray | None = None,
     ) -> None:
-        """Delete pupils on ``last_day``; with ``run_first``, unexplained absence leads up to it."""
+        """Delete pupils on ``last_day`` (unexplained absence from ``run_first``)."""
         self.exit_day[idx] = last_day
         self.exit_ground[idx] = ground_of
         self.exit_known[idx] = known
@@ -251,7 +252,7 @@ class World:
             )
             self.rec.add("run", pupil=idx, first=run_first, last=last_day, style=style)
 
-    # --- episodes -------------------------------------------------------------------------
+    # --- episodes ---------------------------------------------------------------------
     def start_cme(self, idx: np.ndarray, start: np.ndarray) -> None:
         p = self.params
         self.state[idx] = IN_CME
@@ -345,9 +346,9 @@ class World:
         self.pt_first[idx] = -1
         self.pt_last[idx] = -1
 
-    # --- end of the data ---------------------------------------------------------------------
+    # --- end of the data --------------------------------------------------------------
     def finish(self) -> None:
-        """Close what is still open at the end of the data (spells end, episodes stay open)."""
+        """Close what is open at the end of the data (spells end; episodes stay)."""
         last = self.timeline.n_days - 1
         on = np.flatnonzero(self.state == ON_ROLL)
         self.close_spell(on, np.full(len(on), last))

@@ -79,8 +79,8 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
         raise DataError(f"--out {out_dir} exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not is_synthetic_output(out_dir):
         raise DataError(
-            f"--out {out_dir} is not empty and holds no synthetic LA (no {MANIFEST} from "
-            "cmerisk synth): refusing to overwrite it; choose an empty or new folder"
+            f"--out {out_dir} is not empty and holds no synthetic LA (no {MANIFEST} "
+            "from cmerisk synth): refusing to overwrite it; choose an empty folder"
         )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(
