@@ -89,9 +89,11 @@ class LightGBMConfig(_Section):
     colsample_bytree: float = Field(default=0.8, gt=0, le=1)
     reg_lambda: float = Field(default=1.0, ge=0)
     class_weight: Literal["balanced", "none"] = Field(
-        default="balanced",
-        description="reweight the rare positive class in training; calibration then "
-        "restores true probabilities",
+        default="none",
+        description="'balanced' reweights the rare positive class (n_neg/n_pos, ~300 "
+        "for CME) and overfits a few hundred positives: on the default synthetic LA it "
+        "cut test average precision from ~0.05 to ~0.01. 'none' leaves the imbalance to "
+        "early stopping on average precision and to calibration",
     )
     use_monotone_constraints: bool = True
     monotone_overrides: dict[str, Literal[-1, 0, 1]] = Field(default_factory=dict)
