@@ -129,3 +129,19 @@ def test_gate_metric_keys() -> None:
     assert (
         gate_metric_key("average_precision", primary_capacity=50) == "average_precision"
     )
+
+
+def test_comparison_cells_keep_small_values_readable(arrays) -> None:
+    y, strong, _ = arrays
+    tiny = np.clip(_clip(strong) / 50, 0, 1)
+    ev = evaluate_models(
+        y,
+        {"model": (strong, tiny)},
+        config=CFG,
+        gate_metric="precision_at_primary",
+        seed=2,
+    )
+    wide = ev.comparison()
+    brier = wide.loc["Brier score"].iloc[0]
+    assert brier.startswith("0.0") and not brier.startswith("0.000 ")
+    assert len(wide.loc["lift @ 100"].iloc[0].split(" ")[0].split(".")[1]) == 1

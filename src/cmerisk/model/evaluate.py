@@ -138,9 +138,13 @@ class Evaluation:
             ~self.metrics["metric"].isin(["base_rate", "positives"])
         ].copy()
         table["cell"] = [
-            _cell(e, lo, hi, digits=digits)
-            for e, lo, hi in zip(
-                table["estimate"], table["ci_low"], table["ci_high"], strict=True
+            _cell(e, lo, hi, metric=m, digits=digits)
+            for m, e, lo, hi in zip(
+                table["metric"],
+                table["estimate"],
+                table["ci_low"],
+                table["ci_high"],
+                strict=True,
             )
         ]
         wide = table.pivot(index="metric", columns="model", values="cell")
@@ -164,12 +168,24 @@ class Evaluation:
         return out
 
 
-def _cell(estimate: float, low: float, high: float, *, digits: int) -> str:
+def _number(value: float, *, metric: str, digits: int) -> str:
+    """3 decimals; lifts with 1; values under 0.01 with 3 significant figures."""
+    if metric.startswith("lift"):
+        return f"{value:.1f}"
+    if value != 0 and abs(value) < 0.01:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
+
+
+def _cell(estimate: float, low: float, high: float, *, metric: str, digits: int) -> str:
     if not np.isfinite(estimate):
         return "n/a"
-    text = f"{estimate:.{digits}f}"
+    text = _number(estimate, metric=metric, digits=digits)
     if np.isfinite(low) and np.isfinite(high):
-        text += f" ({low:.{digits}f}-{high:.{digits}f})"
+        text += (
+            f" ({_number(low, metric=metric, digits=digits)}"
+            f"-{_number(high, metric=metric, digits=digits)})"
+        )
     return text
 
 
