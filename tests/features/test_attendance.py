@@ -13,13 +13,8 @@ import pytest
 from cmerisk.data import codes
 from cmerisk.data.school_calendar import school_days
 from cmerisk.data.tables import RawTables
-from cmerisk.features.attendance import (
-    aggregate_marks,
-    attendance_features,
-    code_table,
-    connect,
-    registration_intervals,
-)
+from cmerisk.features.attendance import aggregate_marks, attendance_features, connect
+from cmerisk.features.attendance_sql import code_table, registration_intervals
 from cmerisk.features.quality import DataQuality
 
 _REF = Path(__file__).parents[2] / "benchmarks" / "features_reference.py"

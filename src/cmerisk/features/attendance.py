@@ -1,13 +1,12 @@
-"""Attendance features from session marks: one DuckDB query per as-of.
+"""Attendance features from session marks: two DuckDB queries per as-of.
 
 Session marks can run to hundreds of millions of rows, so they never enter
 pandas: DuckDB streams them from Parquet (or from an in-memory frame), cuts
 them to ``[start of the previous school year, as_of)`` with
-:func:`~cmerisk.features.window.attendance_known_at`, and aggregates them to
-one row per pupil in a single pass (marks -> sessions -> school days -> runs
--> pupils). The SQL uses only standard constructs (joins, ``GROUP BY``,
-``FILTER``, one window function), so the same query runs on Spark SQL over
-Parquet partitioned by LA and school year (docs/features.md).
+:func:`~cmerisk.features.window.attendance_known_at`, and aggregates them by
+pupil (:mod:`~cmerisk.features.attendance_sql`: one query for the counts by
+period, one for the runs of unexplained days). Only per-pupil totals come
+back to pandas.
 
 Rules, in the order they are applied:
 
@@ -54,56 +53,29 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cmerisk.data import codes
 from cmerisk.data.tables import RawTables
+from cmerisk.features import attendance_sql as sql
+from cmerisk.features.frames import member_of
 from cmerisk.features.quality import DataQuality
 from cmerisk.features.window import Windows, attendance_known_at, known_at
 
-__all__ = [
-    "aggregate_marks",
-    "attendance_features",
-    "code_table",
-    "connect",
-    "registration_intervals",
-]
-
-_CATEGORY_RANK = {
-    "not_counted": 0,
-    "present": 1,
-    "approved_activity": 2,
-    "authorised": 3,
-    "unauthorised": 4,
-}
+__all__ = ["AGG_COLUMNS", "aggregate_marks", "attendance_features", "connect"]
 
 #: Thresholds of the persistent and severe absence flags (share of possible sessions).
 PERSISTENT_ABSENCE = 0.10
 SEVERE_ABSENCE = 0.50
 
-#: School days an N code may stand before it counts as unresolved.
-N_CODE_DAYS = 5
-
-_FAR_PAST = date(1900, 1, 1)
-_FAR_FUTURE = date(2999, 12, 31)
-
-
-def code_table() -> pd.DataFrame:
-    """Every accepted code with its 2024 code, category and precedence.
-
-    >>> code_table().set_index("code").loc[["H", "N", "/"], ["norm_code", "category"]].values.tolist()
-    [['C', 'authorised'], ['N', 'unauthorised'], ['/', 'present']]
-    """
-    rows = []
-    for code in sorted(codes.ALL_ATTENDANCE_CODES):
-        norm = codes.normalise_attendance_code(code)
-        category = codes.ATTENDANCE_CATEGORY[norm]
-        rows.append((code, norm, category))
-    frame = pd.DataFrame(rows, columns=["code", "norm_code", "category"])
-    norm_order = {c: i for i, c in enumerate(sorted(set(frame["norm_code"])))}
-    frame["priority"] = [
-        _CATEGORY_RANK[cat] * 100 + norm_order[n]
-        for cat, n in zip(frame["category"], frame["norm_code"], strict=True)
-    ]
-    return frame
+#: The per-pupil counts :func:`aggregate_marks` returns.
+AGG_COLUMNS = [
+    "n_marks", "n_unknown", "n_bad_session", "n_outside", "dup_identical", "dual",
+    "conflicting",
+    "possible_term", "absent_term", "authorised_term", "unauthorised_term",
+    "possible_year", "absent_year", "authorised_year", "unauthorised_year",
+    "possible_last_year", "absent_last_year", "authorised_last_year",
+    "unauthorised_last_year",
+    "unresolved_n", "c2", "e", "kb", "late", "counted_days_12m", "longest_run",
+    "current_run",
+]  # fmt: skip
 
 
 @contextmanager
@@ -129,226 +101,6 @@ def connect(
             con.close()
 
 
-def registration_intervals(roll_changes: pd.DataFrame) -> pd.DataFrame:
-    """Disjoint date ranges a pupil was registered at a school, from roll changes.
-
-    An admission opens a range that the next deletion from the same school
-    closes (the deletion day included); a first deletion with no admission
-    before it closes a range open since before the data. Returns columns
-    ``pupil_id``, ``school_urn``, ``reg_start``, ``reg_end`` (dates; far past /
-    far future for open ends).
-
-    >>> rc = pd.DataFrame({"pupil_id": ["a", "a", "a"], "school_urn": ["1", "1", "1"],
-    ...     "date": pd.to_datetime(["2023-01-10", "2023-09-06", "2024-02-01"]),
-    ...     "change": ["deletion", "admission", "deletion"]})
-    >>> registration_intervals(rc)[["reg_start", "reg_end"]].astype(str).values.tolist()
-    [['1900-01-01', '2023-01-10'], ['2023-09-06', '2024-02-01']]
-    """
-    cols = ["pupil_id", "school_urn", "reg_start", "reg_end"]
-    if roll_changes.empty:
-        return pd.DataFrame(columns=cols)
-    rc = roll_changes[["pupil_id", "school_urn", "date", "change"]].copy()
-    rc["pupil_id"] = rc["pupil_id"].astype(str)
-    rc["school_urn"] = rc["school_urn"].astype(str)
-    rc["date"] = pd.to_datetime(rc["date"]).dt.normalize()
-    # Deletions before admissions on the same day: a same-day re-admission stays registered.
-    rc["order"] = (rc["change"] == "admission").astype(int)
-    rc = rc.sort_values(["pupil_id", "school_urn", "date", "order"], kind="stable")
-    pair = ["pupil_id", "school_urn"]
-    is_del = rc["change"] == "deletion"
-    # For every change, the date of the next deletion at the same pair (itself if a deletion).
-    next_del = rc["date"].where(is_del)
-    next_del = next_del.groupby([rc["pupil_id"], rc["school_urn"]]).bfill()
-    adm = rc.loc[~is_del].assign(
-        reg_start=lambda f: f["date"], reg_end=next_del[~is_del]
-    )
-    first = rc.groupby(pair, sort=False).head(1)
-    lead = first.loc[first["change"] == "deletion"].assign(
-        reg_start=pd.Timestamp(_FAR_PAST), reg_end=lambda f: f["date"]
-    )
-    iv = pd.concat([adm, lead], ignore_index=True)[cols]
-    iv["reg_end"] = iv["reg_end"].fillna(pd.Timestamp(_FAR_FUTURE))
-    # Merge overlapping ranges within a pair so each date matches at most one.
-    iv = iv.sort_values([*pair, "reg_start"], kind="stable").reset_index(drop=True)
-    reach = iv.groupby(pair, sort=False)["reg_end"].cummax()
-    prev_reach = reach.groupby([iv["pupil_id"], iv["school_urn"]]).shift()
-    new_block = prev_reach.isna() | (iv["reg_start"] > prev_reach)
-    block = new_block.cumsum()
-    merged = iv.groupby(block).agg(
-        pupil_id=("pupil_id", "first"),
-        school_urn=("school_urn", "first"),
-        reg_start=("reg_start", "min"),
-        reg_end=("reg_end", "max"),
-    )
-    merged["reg_start"] = merged["reg_start"].dt.date
-    merged["reg_end"] = merged["reg_end"].dt.date
-    return merged.reset_index(drop=True)[cols]
-
-
-_AGG_COLUMNS = [
-    "n_marks",
-    "n_unknown",
-    "n_bad_session",
-    "n_outside",
-    "dup_identical",
-    "dual",
-    "conflicting",
-    "possible_term",
-    "absent_term",
-    "authorised_term",
-    "unauthorised_term",
-    "possible_year",
-    "absent_year",
-    "authorised_year",
-    "unauthorised_year",
-    "possible_last_year",
-    "absent_last_year",
-    "authorised_last_year",
-    "unauthorised_last_year",
-    "unresolved_n",
-    "c2",
-    "e",
-    "kb",
-    "late",
-    "counted_days_12m",
-    "longest_run",
-    "current_run",
-]
-
-
-def _sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
-    term = w.term_start.isoformat()
-    year = w.year_start.isoformat()
-    m12 = w.last_12_months.isoformat()
-    ncut = (n_cutoff or _FAR_PAST).isoformat()
-    if registration:
-        reg_join = """
-        LEFT JOIN reg_pairs p ON p.pupil_id = m.pupil_id AND p.school_urn = m.school_urn
-        LEFT JOIN reg_intervals i ON i.pupil_id = m.pupil_id AND i.school_urn = m.school_urn
-            AND m.date BETWEEN i.reg_start AND i.reg_end"""
-        outside = "(p.pupil_id IS NOT NULL AND i.pupil_id IS NULL)"
-    else:
-        reg_join, outside = "", "false"
-    windowed = {
-        "term": f"date >= DATE '{term}'",
-        "year": f"date >= DATE '{year}'",
-        "last_year": f"date < DATE '{year}'",
-    }
-    day_sums = ",\n".join(
-        f"sum({m}) FILTER (WHERE {cond}) AS {m}_{name}"
-        for name, cond in windowed.items()
-        for m in ("possible", "absent", "authorised", "unauthorised")
-    )
-    summed = [c for c in _AGG_COLUMNS if c not in ("longest_run", "current_run")]
-    pupil_sums = ",\n".join(f"coalesce(sum({c}), 0)::BIGINT AS {c}" for c in summed)
-    return f"""
-    WITH marks AS (
-        SELECT CAST(pupil_id AS VARCHAR) AS pupil_id, CAST(school_urn AS VARCHAR) AS school_urn,
-               CAST(date AS DATE) AS date, CAST(session AS VARCHAR) AS session,
-               CAST(code AS VARCHAR) AS code
-        FROM marks_known
-        WHERE pupil_id IS NOT NULL
-    ),
-    checked AS (
-        SELECT m.pupil_id, m.date, m.session, c.norm_code, c.category, c.priority,
-               c.category IS NULL AS unknown_code,
-               c.category IS NOT NULL AND m.session NOT IN ('AM', 'PM') AS bad_session,
-               c.category IS NOT NULL AND m.session IN ('AM', 'PM') AND {outside} AS outside,
-               CASE WHEN c.category IS NULL THEN m.code END AS bad_code
-        FROM marks m
-        LEFT JOIN codes c ON c.code = m.code {reg_join}
-    ),
-    valid AS (
-        SELECT *, NOT (unknown_code OR bad_session OR outside) AS ok,
-               NOT (unknown_code OR bad_session OR outside)
-                   AND category <> 'not_counted' AS ok_counted
-        FROM checked
-    ),
-    sessions AS (
-        SELECT pupil_id, date, session,
-               count(*) AS n_marks,
-               count(*) FILTER (WHERE unknown_code) AS n_unknown,
-               count(*) FILTER (WHERE bad_session) AS n_bad_session,
-               count(*) FILTER (WHERE outside) AS n_outside,
-               count(*) FILTER (WHERE ok) AS nv,
-               count(*) FILTER (WHERE ok_counted) AS nc,
-               count(DISTINCT norm_code) FILTER (WHERE ok) AS dv,
-               count(DISTINCT norm_code) FILTER (WHERE ok_counted) AS dc,
-               arg_max(category, priority) FILTER (WHERE ok) AS category,
-               arg_max(norm_code, priority) FILTER (WHERE ok) AS code,
-               min(bad_code) AS bad_code
-        FROM valid
-        GROUP BY pupil_id, date, session
-    ),
-    days AS (
-        SELECT pupil_id, date,
-               sum(n_marks) AS n_marks, sum(n_unknown) AS n_unknown,
-               sum(n_bad_session) AS n_bad_session, sum(n_outside) AS n_outside,
-               sum(CASE WHEN nc >= 1 THEN (CASE WHEN dc = 1 THEN nc - 1 ELSE 0 END)
-                        WHEN nv >= 1 AND dv = 1 THEN nv - 1 ELSE 0 END) AS dup_identical,
-               sum(CASE WHEN nc >= 1 THEN nv - nc
-                        WHEN nv >= 1 AND dv > 1 THEN nv - 1 ELSE 0 END) AS dual,
-               sum(CASE WHEN nc >= 1 AND dc > 1 THEN nc - 1 ELSE 0 END) AS conflicting,
-               count(*) FILTER (WHERE category <> 'not_counted') AS possible,
-               count(*) FILTER (WHERE category IN ('authorised', 'unauthorised')) AS absent,
-               count(*) FILTER (WHERE category = 'authorised') AS authorised,
-               count(*) FILTER (WHERE category = 'unauthorised') AS unauthorised,
-               count(*) FILTER (WHERE code = 'N') AS n_code,
-               count(*) FILTER (WHERE code = 'C2') AS c2,
-               count(*) FILTER (WHERE code = 'E') AS e,
-               count(*) FILTER (WHERE code IN ('K', 'B')) AS kb,
-               count(*) FILTER (WHERE code IN ('L', 'U')) AS late,
-               bool_and(category = 'unauthorised')
-                   FILTER (WHERE category <> 'not_counted') AS unexplained,
-               min(bad_code) AS bad_code
-        FROM sessions
-        GROUP BY pupil_id, date
-    ),
-    numbered AS (
-        SELECT *,
-               sum(CASE WHEN unexplained = false THEN 1 ELSE 0 END) OVER (
-                   PARTITION BY pupil_id ORDER BY date ROWS UNBOUNDED PRECEDING) AS grp
-        FROM days
-    ),
-    runs AS (
-        SELECT pupil_id, grp,
-               count(*) FILTER (WHERE unexplained AND date >= DATE '{m12}') AS run_len,
-               count(*) FILTER (WHERE unexplained IS NOT NULL
-                                AND date >= DATE '{m12}') AS counted_days_12m,
-               sum(n_marks) AS n_marks, sum(n_unknown) AS n_unknown,
-               sum(n_bad_session) AS n_bad_session, sum(n_outside) AS n_outside,
-               sum(dup_identical) AS dup_identical, sum(dual) AS dual,
-               sum(conflicting) AS conflicting,
-               {day_sums},
-               sum(n_code) FILTER (WHERE date >= DATE '{year}'
-                                   AND date <= DATE '{ncut}') AS unresolved_n,
-               sum(c2) FILTER (WHERE date >= DATE '{year}') AS c2,
-               sum(e) FILTER (WHERE date >= DATE '{year}') AS e,
-               sum(kb) FILTER (WHERE date >= DATE '{year}') AS kb,
-               sum(late) FILTER (WHERE date >= DATE '{year}') AS late,
-               min(bad_code) AS bad_code
-        FROM numbered
-        GROUP BY pupil_id, grp
-    )
-    SELECT pupil_id,
-           {pupil_sums},
-           coalesce(max(run_len), 0)::BIGINT AS longest_run,
-           arg_max(run_len, grp)::BIGINT AS current_run,
-           min(bad_code) AS bad_code
-    FROM runs
-    GROUP BY pupil_id
-    """
-
-
-def _n_cutoff(con: duckdb.DuckDBPyConnection, w: Windows) -> date | None:
-    """The school day on which an N mark has stood five school days unresolved."""
-    row = con.sql(
-        f"""SELECT date FROM (SELECT DISTINCT CAST(date AS DATE) AS date FROM marks_known
-            WHERE date >= DATE '{w.year_start.isoformat()}' AND pupil_id IS NOT NULL)
-            ORDER BY date DESC LIMIT 1 OFFSET {N_CODE_DAYS}"""
-    ).fetchall()
-    return row[0][0] if row else None
-
 
 def aggregate_marks(
     tables: RawTables,
@@ -359,12 +111,13 @@ def aggregate_marks(
 ) -> pd.DataFrame:
     """Per-pupil session counts at ``as_of`` (indexed by ``pupil_id``).
 
-    The columns are counts (see ``_AGG_COLUMNS`` in the source): possible,
-    absent, authorised and unauthorised sessions for this term, this school
-    year and the previous school year; unresolved N, C2, E, K/B and late
-    sessions this school year; counted school days and the longest and current
-    unexplained runs in the last 12 months; and the dirty-mark counts. Pupils
-    are every pupil with a mark in the window, on roll or not.
+    The columns (:data:`AGG_COLUMNS`) are counts: possible, absent, authorised
+    and unauthorised sessions for this term, this school year and the previous
+    school year; unresolved N, C2, E, K/B and late sessions this school year;
+    counted school days and the longest and current unexplained runs in the
+    last 12 months; and the dirty-mark counts; plus ``bad_code``, an example
+    unknown code. Pupils are every pupil with a mark in the window, on roll or
+    not.
 
     Parameters
     ----------
@@ -380,31 +133,95 @@ def aggregate_marks(
     """
     if con is None:
         with connect() as own:
-            return aggregate_marks(
-                tables, as_of=as_of, roll_changes=roll_changes, con=own
-            )
+            return aggregate_marks(tables, as_of=as_of, roll_changes=roll_changes, con=own)
     w = Windows.at(as_of)
-    known = attendance_known_at(
-        tables.attendance_relation(con), as_of=as_of, since=w.earliest_mark
+    marks = tables.attendance_relation(con)
+    attendance_known_at(marks, as_of=as_of, since=w.earliest_mark).create_view(
+        "marks_known", replace=True
     )
-    known.create_view("marks_known", replace=True)
-    con.register("codes", code_table())
+    keys = con.sql(
+        "SELECT DISTINCT CAST(pupil_id AS VARCHAR) AS pupil_id FROM marks_known "
+        "WHERE pupil_id IS NOT NULL"
+    ).df()
+    keys["k"] = np.arange(len(keys), dtype="int64")
+    con.register("pupil_keys", keys)
+    con.register("codes", sql.code_table())
     registration = roll_changes is not None
-    if registration:
-        assert roll_changes is not None
-        iv = registration_intervals(
-            known_at(roll_changes, table="roll_changes", as_of=as_of)
-        )
+    if roll_changes is not None:
+        known_changes = known_at(roll_changes, table="roll_changes", as_of=as_of)
+        iv = sql.registration_intervals(known_changes).merge(keys, on="pupil_id")
+        iv = iv[["k", "school_urn", "reg_start", "reg_end"]]
         con.register("reg_intervals", iv)
-        con.register("reg_pairs", iv[["pupil_id", "school_urn"]].drop_duplicates())
-    sql = _sql(w, n_cutoff=_n_cutoff(con, w), registration=registration)
-    out = con.sql(sql).df().set_index("pupil_id")
-    out.index = out.index.astype(str)
+        con.register("reg_pairs", iv[["k", "school_urn"]].drop_duplicates())
+    cut = con.sql(sql.n_cutoff_sql(w)).fetchall()
+    query = sql.marks_sql(w, n_cutoff=cut[0][0] if cut else None, registration=registration)
+    result = con.sql(query).df()
+    is_run = (result["kind"] == "run").to_numpy()
+    out = _from_periods(result.loc[~is_run], keys=keys["k"])
+    out = out.join(_from_runs(result.loc[is_run], out["explained_days_12m"]))
+    # The dirty kinds, only when the main pass found dirty marks.
+    dirty = [("n_invalid", sql.quality_sql), ("n_extra", sql.duplicates_sql)]
+    for total, make in dirty:
+        if out[total].sum() > 0:
+            out = out.join(con.sql(make(w, registration=registration)).df().set_index("k"))
+    out = out.reindex(columns=[*AGG_COLUMNS, "n_invalid", "n_extra"]).fillna(0)
+    out = out.astype("int64")
+    assert (out["n_unknown"] + out["n_bad_session"] + out["n_outside"] == out["n_invalid"]).all()
+    assert (out["dup_identical"] + out["dual"] + out["conflicting"] == out["n_extra"]).all()
+    out.index = pd.Index(keys["pupil_id"].to_numpy()[out.index.to_numpy()], name="pupil_id")
+    example = con.sql(sql.example_code_sql()).fetchall() if out["n_unknown"].any() else []
+    out["bad_code"] = example[0][0] if example else None
+    return out[[*AGG_COLUMNS, "bad_code"]].sort_index()
+
+
+def _from_periods(periods: pd.DataFrame, *, keys: pd.Series) -> pd.DataFrame:
+    """Per-pupil counts from the sums by pupil and period."""
+    out = pd.DataFrame(index=pd.Index(keys, name="k"))
+    totals = periods.groupby("k")
+    for c in ("n_marks", "n_invalid", "n_extra"):
+        out[c] = totals[c].sum()
+    period = periods["period"]
+    windows = {"term": period == 2, "year": period >= 1, "last_year": period == 0}
+    for name, mask in windows.items():
+        part = periods.loc[mask.to_numpy()].groupby("k")
+        for c in ("possible", "absent", "authorised", "unauthorised"):
+            out[f"{c}_{name}"] = part[c].sum()
+    this_year = periods.loc[windows["year"].to_numpy()]
+    settled = this_year["settled"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    out["unresolved_n"] = this_year.loc[settled].groupby("k")["n_code"].sum()
+    for c in ("c2", "e", "kb", "late"):
+        out[c] = this_year.groupby("k")[c].sum()
+    recent = periods.loc[periods["recent"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    out["counted_days_12m"] = recent.groupby("k")["counted_days"].sum()
+    out["explained_days_12m"] = recent.groupby("k")["explained_days"].sum()
     return out
 
 
+def _from_runs(runs: pd.DataFrame, explained: pd.Series) -> pd.DataFrame:
+    """Longest run, and the current one: the run after the last explained day
+    (numbered by the count of explained days before it)."""
+    runs = runs.astype({"k": "int64", "grp": "int64", "run_len": "int64"})
+    longest = runs.groupby("k")["run_len"].max()
+    last = explained.reindex(runs["k"]).fillna(0).to_numpy()
+    current = runs.loc[runs["grp"].to_numpy() == last].set_index("k")["run_len"]
+    return pd.DataFrame({"longest_run": longest, "current_run": current})
+
+
 def count_undated_marks(tables: RawTables, *, con: duckdb.DuckDBPyConnection) -> int:
-    """Marks with no date or no pupil (never known at any as-of)."""
+    """Marks with no date or no pupil (never known at any as-of).
+
+    Parquet files record null counts in their metadata: when they say there
+    are none, the marks are not scanned.
+    """
+    files = [str(f) for f in tables.attendance_files]
+    if "attendance" not in tables.frames and files and all(f.endswith(".parquet") for f in files):
+        meta = con.sql(
+            "SELECT count(*) - count(stats_null_count), sum(stats_null_count) "
+            "FROM parquet_metadata($files) WHERE path_in_schema IN ('date', 'pupil_id')",
+            params={"files": files},
+        ).fetchall()
+        if meta and meta[0][0] == 0 and meta[0][1] == 0:
+            return 0
     rel = tables.attendance_relation(con)
     rows = rel.filter("date IS NULL OR pupil_id IS NULL").count("*").fetchall()
     return int(rows[0][0]) if rows else 0
@@ -428,7 +245,7 @@ def attendance_features(
     the pupils table included) and returns one row per pupil, in
     ``pupil_ids`` order, indexed by ``pupil_id``.
     """
-    orphan = ~agg.index.isin(list(known_pupils))
+    orphan = ~member_of(agg.index, known_pupils)
     quality.add("attendance_without_pupil", int(agg.loc[orphan, "n_marks"].sum()))
     mine = agg.loc[~orphan]
     bad = mine["bad_code"].dropna()

@@ -155,7 +155,7 @@ def features_at(
             roll_changes=frames.get("roll_changes"),
             con=con,
         )
-        known = set(frames["pupils"]["pupil_id"])
+        known = pd.Index(frames["pupils"]["pupil_id"])
         parts.append(
             att.attendance_features(agg, ids, known_pupils=known, quality=quality)
         )

@@ -25,6 +25,7 @@ import pandas as pd
 
 from cmerisk.data.contract import TABLES, Table
 from cmerisk.data.tables import RawTables
+from cmerisk.features.frames import member_of
 from cmerisk.features.quality import ESSENTIAL_CODE_COLUMNS, DataQuality
 from cmerisk.features.window import to_timestamps
 
@@ -42,7 +43,7 @@ def clean_tables(tables: RawTables, *, quality: DataQuality) -> dict[str, pd.Dat
     it is missing).
     """
     pupils = _clean_pupils(tables["pupils"], quality=quality)
-    known_ids = set(pupils["pupil_id"])
+    known_ids = pd.Index(pupils["pupil_id"])
     out = {"pupils": pupils}
     for name in SMALL_TABLES:
         if name == "pupils" or not tables.has(name):
@@ -75,7 +76,7 @@ def _clean_pupils(frame: pd.DataFrame, *, quality: DataQuality) -> pd.DataFrame:
 
 
 def _clean_events(
-    frame: pd.DataFrame, table: Table, known_ids: set[str], *, quality: DataQuality
+    frame: pd.DataFrame, table: Table, known_ids: pd.Index, *, quality: DataQuality
 ) -> pd.DataFrame:
     frame = _dates(frame.copy(), table)
     frame["pupil_id"] = frame["pupil_id"].astype(str)
@@ -83,7 +84,7 @@ def _clean_events(
     undated = frame[table.event_date].isna()
     quality.add(f"{table.name}_undated", int(undated.sum()))
     frame = frame.loc[~undated.to_numpy()]
-    orphan = ~frame["pupil_id"].isin(known_ids)
+    orphan = pd.Series(~member_of(frame["pupil_id"], known_ids), index=frame.index)
     if orphan.any():
         if table.name == "census":
             example = frame.loc[orphan, "census_date"].min().date().isoformat()
@@ -149,14 +150,15 @@ def _one_main_registration(
     frame: pd.DataFrame, *, quality: DataQuality
 ) -> pd.DataFrame:
     """At most one single/main registration per pupil and census day (lowest URN)."""
-    main = frame["enrolment_status"].isin(["C", "M"])
-    ordered = frame.assign(
-        _main=main, _urn=frame["school_urn"].astype(str)
-    ).sort_values(["pupil_id", "census_date", "_urn"], kind="stable")
-    extra = ordered["_main"] & ordered.loc[ordered["_main"]].duplicated(
-        ["pupil_id", "census_date"]
-    ).reindex(ordered.index, fill_value=False)
-    if extra.any():
-        example = ordered.loc[extra, "census_date"].min().date().isoformat()
-        quality.add("census_conflicting_main", int(extra.sum()), example=example)
-    return ordered.loc[~extra.to_numpy()].drop(columns=["_main", "_urn"])
+    main = frame.loc[frame["enrolment_status"].isin(["C", "M"]).to_numpy()]
+    key = ["pupil_id", "census_date"]
+    clash = main.loc[main.duplicated(key, keep=False).to_numpy()]
+    if clash.empty:
+        return frame
+    clash = clash.assign(_urn=clash["school_urn"].astype(str)).sort_values(
+        [*key, "_urn"], kind="stable"
+    )
+    extra = clash.loc[clash.duplicated(key).to_numpy()]
+    example = extra["census_date"].min().date().isoformat()
+    quality.add("census_conflicting_main", len(extra), example=example)
+    return frame.drop(index=extra.index)

@@ -54,6 +54,7 @@ import pandas as pd
 from cmerisk.data.codes import NC_YEARS
 from cmerisk.data.school_calendar import school_year_of
 from cmerisk.errors import DataError
+from cmerisk.features.frames import member_of
 from cmerisk.features.window import known_at
 
 __all__ = ["Cohort", "age_in_months", "cohort_at", "compulsory_school_age_bounds"]
@@ -176,7 +177,7 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
         .drop_duplicates("pupil_id", keep="last")
         .set_index("pupil_id")
     )
-    seen = set(census["pupil_id"]) | set(reg.index)
+    seen = pd.Index(census["pupil_id"].unique()).union(reg.index)
     counts: dict[str, int] = {"seen": len(seen)}
 
     # 2. deleted from that school since.
@@ -189,7 +190,7 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
             (dl["date"] >= dl["reg_date"]) & (dl["school_urn"] == dl["reg_urn"])
         ).to_numpy()
     ]
-    deleted = reg.index.isin(off["pupil_id"].unique())
+    deleted = member_of(reg.index, off["pupil_id"].unique())
     counts["deleted_from_roll"] = int(deleted.sum())
     reg = reg.loc[~deleted]
 
@@ -197,9 +198,11 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     latest_census = census["census_date"].max()
     stale = reg["reg_date"] < latest_census
     at_latest = census.loc[(census["census_date"] == latest_census).to_numpy()]
-    subsidiary = set(at_latest.loc[at_latest["enrolment_status"] == "S", "pupil_id"])
-    never_main = seen - set(reg.index) - set(off["pupil_id"])
-    sub = stale & reg.index.isin(list(subsidiary))
+    subsidiary = at_latest.loc[
+        (at_latest["enrolment_status"] == "S").to_numpy(), "pupil_id"
+    ].unique()
+    never_main = seen.difference(reg.index).difference(pd.Index(off["pupil_id"].unique()))
+    sub = stale & member_of(reg.index, subsidiary)
     counts["subsidiary_registration_only"] = int(sub.sum()) + len(never_main)
     counts["not_in_latest_census"] = int((stale & ~sub).sum())
     reg = reg.loc[~stale.to_numpy()]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cmerisk.features.cohort import MAIN_REGISTRATION
+from cmerisk.features.frames import member_of
 from cmerisk.features.window import Windows, known_at
 
 __all__ = ["mobility_features", "school_phases"]
@@ -82,7 +83,7 @@ def mobility_features(
     reg = pd.concat(regs, ignore_index=True)
     reg["pupil_id"] = reg["pupil_id"].astype(str)
     reg["school_urn"] = reg["school_urn"].astype(str)
-    reg = reg.loc[reg["pupil_id"].isin(index)].sort_values(
+    reg = reg.loc[member_of(reg["pupil_id"], index)].sort_values(
         ["pupil_id", "date", "order"], kind="stable"
     )
     prev = reg.groupby("pupil_id")["school_urn"].shift()
@@ -125,6 +126,6 @@ def mobility_features(
     for table, name in (("ehe", "previous_ehe"), ("cme_episodes", "previous_cme")):
         if table in frames:
             episodes = known_at(frames[table], table=table, as_of=w.as_of)
-            seen = set(episodes["pupil_id"].astype(str))
-            out[name] = index.isin(list(seen)).astype(float)
+            seen = episodes["pupil_id"].astype(str).unique()
+            out[name] = member_of(index, seen).astype(float)
     return out

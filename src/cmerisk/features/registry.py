@@ -485,3 +485,26 @@ def _sources() -> dict[str, tuple[str, ...]]:
 #: Raw table(s) each feature is made from (any one of them suffices); a feature
 #: is absent from the frame when none of its tables is present.
 FEATURE_SOURCES: Final[dict[str, tuple[str, ...]]] = _sources()
+
+
+def features_markdown() -> str:
+    """The feature table of docs/features.md, generated from the declarations.
+
+    >>> features_markdown().splitlines()[0]
+    '| feature | group | kind | monotone | actionable | from | reason (template) |'
+    """
+    lines = [
+        "| feature | group | kind | monotone | actionable | from | reason (template) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in FEATURES:
+        mono = {1: "+1", -1: "-1", 0: ""}[f.monotone]
+        cell = f.reason.replace("|", "\\|")
+        if f.description:
+            cell += f"<br>*{f.description}*"
+        sources = " or ".join(FEATURE_SOURCES[f.name])
+        actionable = "yes" if f.actionable else "context"
+        lines.append(
+            f"| `{f.name}` | {f.group} | {f.kind} | {mono} | {actionable} | {sources} | {cell} |"
+        )
+    return "\n".join(lines) + "\n"
