@@ -52,7 +52,7 @@ def _numeric_model(
     return test, booster
 
 
-@pytest.mark.parametrize("method", ["native", "shap"])
+@pytest.mark.parametrize("method", ["fast", "native", "shap"])
 def test_base_plus_contributions_is_the_raw_margin(frame, booster, method) -> None:
     X = feature_matrix(frame, booster=booster, spec=SPEC)
     c = tree_contributions(X, booster=booster, method=method)
