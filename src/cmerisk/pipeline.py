@@ -227,8 +227,8 @@ def run_experiment(
     lap("train")
 
     say("calibrating")
-    m_ca = trained.booster.predict(X_ca, raw_score=True)
-    m_te = trained.booster.predict(X_te, raw_score=True)
+    m_ca = np.asarray(trained.booster.predict(X_ca, raw_score=True), dtype="float64")
+    m_te = np.asarray(trained.booster.predict(X_te, raw_score=True), dtype="float64")
     calibrator, p_te = _calibrated(m_ca, m_te, y_ca, config=config)
     scored = {"model": (m_te, p_te)}
     _, lr_p = _calibrated(lr_ca, lr_te, y_ca, config=config)
@@ -275,10 +275,11 @@ def run_experiment(
     )
 
     say("saving the model bundle")
+    commit = git_commit()
     metadata = {
         "data_digest": digest,
         "data_schema": {"rows": schema["rows"], "columns": len(schema["columns"])},
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "split": split.description,
         "max_depth": trained.chosen.max_depth,
         "best_iteration": trained.chosen.best_iteration,
@@ -316,7 +317,7 @@ def run_experiment(
         notes=notes,
     )
     result.fairness, result.fairness_html = outputs.fairness_outputs(result)
-    result.git_commit = metadata["git_commit"]
+    result.git_commit = commit
     plots = outputs.plots(result)
     staging: tempfile.TemporaryDirectory[str] | None = None
     if out_dir is not None:

@@ -15,6 +15,7 @@ from cmerisk.model.metrics import (
     id_tiebreak,
     percentile_ci,
     point_metrics,
+    quantile_bins,
     rank_order,
 )
 
@@ -34,8 +35,8 @@ def test_hand_computed_values() -> None:
     assert m["precision_at_4"] == 0.5 and m["recall_at_4"] == pytest.approx(2 / 3)
     assert m["lift_at_4"] == pytest.approx(0.5 / (3 / 8))
     assert m["brier"] == pytest.approx(np.mean((P - Y) ** 2))
-    # bins [0, .5) and [.5, 1]: |sum y - sum p| per bin over n
-    low, high = P < 0.5, P >= 0.5
+    # two equal-count bins split at the median probability 0.3: |sum y - sum p| / n
+    low, high = P < 0.3, P > 0.3
     ece = (abs(Y[low].sum() - P[low].sum()) + abs(Y[high].sum() - P[high].sum())) / 8
     assert m["ece"] == pytest.approx(ece)
     assert m["base_rate"] == pytest.approx(3 / 8)
@@ -125,6 +126,15 @@ def test_id_tiebreak_is_id_text_order_whatever_the_row_order() -> None:
     np.testing.assert_array_equal(id_tiebreak(ids)[::-1], id_tiebreak(ids[::-1]))
 
 
+def test_quantile_bins_keep_ties_together_and_bins_populated() -> None:
+    p = np.array([0.001] * 90 + [0.2] * 5 + [0.6] * 5)
+    bins, edges = quantile_bins(p, bins=10)
+    assert np.bincount(bins).tolist() == [90, 10]
+    assert edges.tolist() == [0.001]
+    even = quantile_bins(np.arange(100) / 100, bins=4)[0]
+    assert np.bincount(even).tolist() == [25, 25, 25, 25]
+
+
 def test_capacity_keys_skip_k_larger_than_the_test_set() -> None:
     assert capacity_keys(
         120, capacities=[50, 100, 200], top_fractions=[0.01, 0.05]
@@ -138,8 +148,9 @@ def test_capacity_keys_skip_k_larger_than_the_test_set() -> None:
 
 def test_calibration_table_and_capacity_curve() -> None:
     table = calibration_table(Y, P, bins=2)
-    assert table["count"].tolist() == [5, 3]
-    assert table["observed_rate"].tolist() == pytest.approx([1 / 5, 2 / 3])
+    assert table["count"].tolist() == [4, 4]
+    assert table["observed_rate"].tolist() == pytest.approx([0, 3 / 4])
+    assert table["mean_predicted"].tolist() == pytest.approx([0.125, 0.575])
     curve = capacity_curve(Y, S, ks=[1, 2, 3, 8, 50])
     assert curve["k"].tolist() == [1, 2, 3, 8]
     assert curve["precision"].tolist() == pytest.approx([1, 0.5, 2 / 3, 3 / 8])

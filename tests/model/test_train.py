@@ -121,8 +121,15 @@ def test_monotone_overrides_and_categoricals() -> None:
 def test_class_weight_balanced_sets_scale_pos_weight(slices) -> None:
     spec, Xt, yt, Xv, yv = slices
     model = train_lightgbm(
-        Xt, yt, Xv, yv, spec=spec, config=_config(max_depth_candidates=[2]), seed=1
+        Xt,
+        yt,
+        Xv,
+        yv,
+        spec=spec,
+        config=_config(max_depth_candidates=[2], class_weight="balanced"),
+        seed=1,
     )
+    assert model.params["scale_pos_weight"] == model.scale_pos_weight
     assert model.scale_pos_weight == pytest.approx((yt == 0).sum() / yt.sum())
     plain = train_lightgbm(
         Xt,

@@ -58,7 +58,7 @@ def _print_result(result: Any) -> None:
     )
     table.add_column("metric")
     for column in wide.columns:
-        table.add_column(str(column), justify="right")
+        table.add_column(str(column), justify="right", overflow="fold")
     for metric, row in wide.iterrows():
         table.add_row(str(metric), *[str(v) for v in row])
     out.print(table)

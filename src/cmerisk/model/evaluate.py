@@ -338,9 +338,11 @@ def evaluate_models(
         ignore_index=True,
     )
     top = max([*ks.values(), config.primary_capacity])
+    # k from 10 to past the largest capacity, log-spaced (plots use a log axis)
+    upper = max(min(n, int(1.5 * top)), 1)
     grid = np.unique(
         np.concatenate(
-            [np.linspace(1, min(n, 2 * top), 60).astype(int), list(ks.values())]
+            [np.geomspace(min(10, upper), upper, 80).astype(int), list(ks.values())]
         )
     )
     capacity = pd.concat(

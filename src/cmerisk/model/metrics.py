@@ -12,9 +12,12 @@ too.
 Ranking metrics (ROC-AUC, average precision, precision/recall/lift at k) use
 the raw score, which orders pupils exactly as the model does (a calibrated
 isotonic step curve would create ties); Brier and expected calibration error
-(ECE) use calibrated probabilities. "Top k" breaks ties in score by
-``tiebreak`` (the pupil id as text in the pipeline, as scoring does), never by
-row order.
+(ECE) use calibrated probabilities. ECE is the count-weighted gap between
+mean predicted probability and observed rate over equal-count bins of the
+test year's probabilities (:func:`quantile_bins`; fixed-width bins would put
+almost every pupil in the first bin when the outcome is rare). "Top k" breaks
+ties in score by ``tiebreak`` (the pupil id as text in the pipeline, as
+scoring does), never by row order.
 
 Examples
 --------
@@ -89,8 +92,30 @@ def _prepare(
     s_sorted = score[order]
     change = np.flatnonzero(np.diff(s_sorted) != 0)
     group_end = np.append(change, len(s_sorted) - 1)
-    bin_of = np.minimum((np.clip(proba, 0, 1) * bins).astype(int), bins - 1)
-    return _Prepared(order, y[order], group_end, proba, y, bin_of, bins)
+    bin_of, _ = quantile_bins(proba, bins=bins)
+    return _Prepared(
+        order, y[order], group_end, proba, y, bin_of, int(bin_of.max()) + 1
+    )
+
+
+def quantile_bins(proba: ArrayLike, *, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-count bins of the probabilities: (bin of each row, inner edges).
+
+    With rare outcomes almost every probability is small, so fixed-width bins
+    would put nearly everyone in the first bin; quantile bins keep every bin
+    populated. Tied probabilities stay in one bin (edges are deduplicated), so
+    there can be fewer than ``bins`` bins.
+    """
+    p = np.asarray(proba, dtype="float64")
+    if p.size == 0:
+        return np.zeros(0, dtype="int64"), np.zeros(0)
+    edges = np.unique(
+        np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    )
+    raw = np.searchsorted(edges, p, side="left")
+    used, bin_of = np.unique(raw, return_inverse=True)
+    upper = np.append(edges, np.inf)[used][:-1]
+    return bin_of.astype("int64"), upper
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
@@ -272,25 +297,28 @@ def percentile_ci(
 def calibration_table(
     y: ArrayLike, proba: ArrayLike, *, bins: int = 10
 ) -> pd.DataFrame:
-    """Reliability curve data: per probability bin, mean predicted vs observed rate."""
+    """Reliability curve data: per equal-count bin, mean predicted vs observed rate."""
     yy = np.asarray(y, dtype="float64")
     p = np.asarray(proba, dtype="float64")
-    bin_of = np.minimum((np.clip(p, 0, 1) * bins).astype(int), bins - 1)
+    bin_of, _ = quantile_bins(p, bins=bins)
     rows = []
-    for b in range(bins):
+    for b in range(int(bin_of.max()) + 1 if p.size else 0):
         mask = bin_of == b
         count = int(mask.sum())
         rows.append(
             {
                 "bin": b,
-                "lower": b / bins,
-                "upper": (b + 1) / bins,
+                "lower": float(p[mask].min()) if count else float("nan"),
+                "upper": float(p[mask].max()) if count else float("nan"),
                 "count": count,
                 "mean_predicted": float(p[mask].mean()) if count else float("nan"),
                 "observed_rate": float(yy[mask].mean()) if count else float("nan"),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(
+        rows,
+        columns=["bin", "lower", "upper", "count", "mean_predicted", "observed_rate"],
+    )
 
 
 def capacity_curve(

@@ -55,7 +55,8 @@ def _png(fig: Any) -> bytes:
 def calibration_png(calibration: pd.DataFrame, *, title: str | None = None) -> bytes:
     """Reliability diagram: observed rate against mean predicted probability, per model.
 
-    Bins without pupils are skipped; marker areas follow the bin's pupil count.
+    One point per equal-count bin of the test year (see
+    :func:`cmerisk.model.metrics.quantile_bins`); empty bins are skipped.
     """
     fig = _figure(5.2, 4.6)
     ax = fig.add_subplot()
@@ -122,8 +123,9 @@ def capacity_png(
                 linewidth=0.6,
                 linestyle="-" if k == primary else ":",
             )
-        ax.set_xlabel("pupils contacted (k, highest risk first)")
-        ax.grid(alpha=0.3)
+        ax.set_xlabel("pupils contacted (k, highest risk first; log scale)")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3, which="both")
         ax.set_ylim(0, None)
     ax_p.set_ylabel("precision @ k (share who went missing)")
     ax_r.set_ylabel("recall @ k (share of those missing who were listed)")
