@@ -217,3 +217,51 @@ def test_cli_train_usage_errors(args, code, message) -> None:
     res = CliRunner().invoke(app, ["train", *args])
     assert res.exit_code == code
     assert message in res.output
+
+
+@pytest.mark.slow  # ~25 s on the shared 2-core machine (generate + features + train)
+def test_cli_train_on_a_tiny_synthetic_la(tmp_path) -> None:
+    """Raw tables -> CME dataset -> model: the `--data` path end to end."""
+    from cmerisk.data.synthetic.generate import generate_la
+
+    generate_la(tmp_path / "la", pupils=3000, years=4, seed=3, key=b"test-key" * 4)
+    config = make_config(
+        baselines={
+            "points_rule": {
+                "persistent_absence_this_year": 2.0,
+                "sen_any": 1.0,
+                "cin_current": 2.0,
+                "in_year_6": 1.0,
+            }
+        },
+        fairness={"groups": ["sex", "sen_provision", "fsm_eligible"]},
+    )
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "la"),
+            "--config",
+            str(config_file),
+            "--out",
+            str(out),
+            "--no-track",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    bundle = load_bundle(out / "model")
+    assert bundle.spec.target == "cme" and bundle.spec.time == "as_of"
+    assert "persistent_absence_this_year" in bundle.spec.feature_names
+    assert not set(bundle.spec.feature_names) & {
+        "sex",
+        "ethnicity_major",
+        "first_language",
+    }
+    run = json.loads((out / "run.json").read_text())
+    assert run["split"]["years"]["test"] == ["2023/24"]
+    assert (out / "fairness.json").is_file()
