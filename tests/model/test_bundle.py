@@ -67,6 +67,8 @@ def test_round_trip_gives_identical_predictions(bundle, saved, toy_frame) -> Non
     )
     assert again.spec == bundle.spec and again.config == bundle.config
     assert again.metadata["data_digest"] == "abc"
+    assert len(again.metadata["model_version"]) == 12
+    assert again.metadata["package_versions"]["lightgbm"] == lgb.__version__
     assert again.categories == {"phase": ["primary", "secondary", "special"]}
 
 

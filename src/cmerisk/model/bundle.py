@@ -155,10 +155,16 @@ def make_bundle(
     for name, dtype in (input_dtypes or {}).items():
         if name in reference["features"]:
             reference["features"][name]["input_dtype"] = str(dtype)
+    versions = package_versions()
     meta = {
         "bundle_version": BUNDLE_VERSION,
         "model_name": config.tracking.registered_model,
-        "package_versions": package_versions(),
+        # content identity of the trees + calibrator (the registry version is in MLflow)
+        "model_version": _sha256(
+            booster.model_to_string().encode() + calibrator.to_json().encode()
+        )[:12],
+        "cmerisk_version": versions.get("cmerisk", "unknown"),
+        "package_versions": versions,
         "feature_names": spec.feature_names,
         **dict(metadata),
     }
