@@ -68,6 +68,7 @@ from cmerisk.explain_reasons import (
     reason_eligible,
     reference_from_frame,
     render_reasons,
+    template_fields,
 )
 from cmerisk.explain_result import (
     Contributions,
@@ -282,6 +283,8 @@ def explain_frame(
     """
     if top < 0:
         raise ValueError(f"top must be >= 0, got {top}")
+    frame = frame.copy(deep=False)  # no deep copies of metadata on column access
+    frame.attrs = {}
     check_frame(frame, spec)
     check_model_matches(booster, spec)
     check_templates(
@@ -302,6 +305,10 @@ def explain_frame(
     group_values = contrib.values @ G
     data = frame[spec.feature_names].reset_index(drop=True)
     ids = as_object_array(frame[spec.id])
+    quoted = sorted(
+        set().union(*(template_fields(f.reason) for f in spec.features))
+        - {"value", "reference"}
+    )
     chosen = choose_reasons(
         contrib.values,
         reason_eligible(data, spec),
@@ -316,7 +323,7 @@ def explain_frame(
         chosen,
         ids=ids,
         data=data,
-        rows=frame.reset_index(drop=True),
+        rows=frame[quoted].reset_index(drop=True),
         spec=spec,
         reference=reference,
         comparison_label=comparison_label,

@@ -44,6 +44,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -280,14 +281,19 @@ def fast_contributions(
     def part_of(tree: TreeSplits, part: np.ndarray) -> tuple:
         return _tree_part(part, tree, own_booster())
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with (
+        ThreadPoolExecutor(max_workers=workers)
+        if workers > 1
+        else nullcontext() as pool
+    ):
+        run = pool.map if pool is not None else map
         for rows in _chunks(n, chunk_size):
             part = np.ascontiguousarray(A[rows])
             block = values[rows]
             # a few trees in flight at a time, so memory stays bounded
             for start in range(0, len(trees), 2 * workers):
                 window = trees[start : start + 2 * workers]
-                parts = pool.map(part_of, window, [part] * len(window))
+                parts = run(part_of, window, [part] * len(window))
                 for k, (used, vals, inverse, tree_base) in enumerate(
                     parts, start=start
                 ):
