@@ -178,3 +178,24 @@ def test_cli_bad_input_is_a_message_not_a_traceback(
     assert result.exit_code == code
     assert fragment in result.output
     assert "Traceback" not in result.output
+
+
+def test_global_plots_for_a_run_record(frame, bundle) -> None:
+    from cmerisk.explain_outputs import global_plots_for
+
+    two_years = pd.concat(
+        [frame.assign(as_of="2023-05-18"), frame.assign(as_of="2024-05-16")]
+    )
+    spec = bundle.spec.model_copy(update={"time": "as_of"})
+    timed = ModelBundle(
+        bundle.booster,
+        bundle.calibrator,
+        spec,
+        bundle.config,
+        bundle.reference,
+        bundle.metadata,
+    )
+    plots = global_plots_for(two_years, timed, max_rows=200)
+    assert "shap_beeswarm.png" in plots and "shap_importance_groups.png" in plots
+    assert all(png[:4] == b"\x89PNG" for png in plots.values())
+    assert global_plots_for(frame.head(0), bundle) == {}

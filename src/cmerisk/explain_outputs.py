@@ -251,3 +251,28 @@ def write_explanations(
     )
     write_json(out / "explain_summary.json", run.to_dict())
     return run
+
+
+def global_plots_for(
+    frame: pd.DataFrame,
+    bundle: ModelBundle,
+    *,
+    max_rows: int = 5_000,
+    seed: int = 0,
+) -> dict[str, bytes]:
+    """The global SHAP views of a bundle on a feature table, as PNGs.
+
+    For a training run's record (e.g. the test year): importance by feature and
+    by group, a beeswarm and dependence plots, from exact contributions of up
+    to ``max_rows`` pupils (a seeded sample; the latest as-of date when the
+    table has several). Returns ``{file name: png bytes}`` ready to log.
+    """
+    from cmerisk.explain import explain_bundle
+    from cmerisk.reports.explain_plots import global_plots
+
+    rows, _, _ = latest_as_of(frame, bundle.spec.time)
+    if len(rows) > max_rows:
+        rows = rows.sample(n=max_rows, random_state=seed)
+    if rows.empty:
+        return {}
+    return global_plots(explain_bundle(rows.reset_index(drop=True), bundle))
