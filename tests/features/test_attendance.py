@@ -126,6 +126,22 @@ def test_marks_outside_registration_are_not_used() -> None:
     assert (a["possible_year"], a["n_outside"]) == (4, 6)
 
 
+@pytest.mark.parametrize("readmitted", [0, 1])  # same day, next day
+def test_deleted_and_readmitted_to_the_same_school_stays_registered(readmitted: int) -> None:
+    roll = pd.DataFrame(
+        {
+            "pupil_id": ["a"] * 3,
+            "school_urn": ["1"] * 3,
+            "date": pd.to_datetime([DAYS[-6], DAYS[-4], DAYS[-4 + readmitted]]),
+            "change": ["admission", "deletion", "admission"],
+        }
+    )
+    rows = _days([("/", "\\")] * 6)
+    assert _agg(rows, roll=roll)["n_outside"] == 0
+    slow = reference.pandas_aggregate_marks(_marks(rows), as_of=AS_OF, roll_changes=roll)
+    assert slow.loc["a", "n_outside"] == 0
+
+
 def test_roll_changes_after_as_of_do_not_move_the_registration_check() -> None:
     roll = pd.DataFrame(
         {"pupil_id": ["a"], "school_urn": ["1"], "date": pd.to_datetime([AS_OF]),
