@@ -70,7 +70,7 @@ RATES: tuple[str, ...] = (
 COUNTS: tuple[str, ...] = ("pupils", "positives", "flagged")
 
 #: Largest draws matrix (replicates x pupils) held at once.
-_CHUNK_ELEMENTS = 2_000_000
+_CHUNK_ELEMENTS = 500_000
 #: The calibration bootstrap draws counts per cell (cheaper) when a group has
 #: at most this many distinct cells per pupil, else it draws pupils.
 _CELL_DRAWS_UP_TO = 0.25
