@@ -39,7 +39,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 #: Largest replicates x rows block held in memory at once.
-CHUNK_CELLS = 2_000_000
+CHUNK_CELLS = 500_000
 
 
 def id_tiebreak(ids: ArrayLike) -> np.ndarray:
@@ -133,8 +133,8 @@ def _metrics(
     pos = Ws * prep.y_sorted
     tp_all = np.cumsum(pos, axis=1)
     count = np.cumsum(Ws, axis=1)
-    n = count[:, -1]
-    P = tp_all[:, -1]
+    n = count[:, -1].copy()  # copies: a view would keep the whole block alive
+    P = tp_all[:, -1].copy()
     N = n - P
     tps = tp_all[:, prep.group_end]
     fps = count[:, prep.group_end] - tps
