@@ -263,3 +263,17 @@ def _sentence(f: Finding) -> str:
         shown = f.example if rule.example_label else repr(f.example)
         example = f" (e.g. {label}{shown})"
     return f"{where}: {f.count} {rule.what}{example}; {rule.outcome}"
+
+
+def rules_markdown() -> str:
+    """The dirty-record table of docs/features.md, generated from :data:`RULES`.
+
+    >>> rules_markdown().splitlines()[0]
+    '| category | table.column | what is counted | what happens |'
+    """
+    lines = ["| category | table.column | what is counted | what happens |", "|---|---|---|---|"]
+    for category, rule in RULES.items():
+        lines.append(
+            f"| `{category}` | {rule.table}.{rule.column} | {rule.what} | {rule.outcome} |"
+        )
+    return "\n".join(lines) + "\n"
