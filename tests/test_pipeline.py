@@ -265,3 +265,13 @@ def test_cli_train_on_a_tiny_synthetic_la(tmp_path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["split"]["years"]["test"] == ["2023/24"]
     assert (out / "fairness.json").is_file()
+
+
+def test_dirty_record_counts_are_shown_not_lost() -> None:
+    from cmerisk.cli.train import _quality_sentences
+    from cmerisk.features.quality import RULES
+
+    category = next(iter(RULES))
+    sentences = _quality_sentences({"2024-05-16": {category: 3}, "2025-05-15": {}})
+    assert len(sentences) == 1
+    assert sentences[0].startswith("as of 2024-05-16, ") and " 3 " in sentences[0]

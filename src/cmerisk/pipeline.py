@@ -354,8 +354,9 @@ def build_cme_frame(
 ) -> tuple[pd.DataFrame, DatasetSpec]:
     """The CME training frame from an LA's raw tables, and its spec.
 
-    Loads and validates the tables (rejected records are reported, never
-    silently dropped), picks the as-of dates (``config.dataset``: census days
+    Loads and validates the tables (rejected records are set aside and listed
+    in ``frame.attrs["load_findings"]``, never silently dropped), picks the
+    as-of dates (``config.dataset``: census days
     whose label window ends within the data), and stacks point-in-time
     features and labels for each.
 
@@ -396,6 +397,11 @@ def build_cme_frame(
             horizon_days=config.dataset.horizon_days,
             progress=progress,
         )
+    report = loaded.report
+    # what validation set aside or warned about (ids redacted), for the caller to show
+    frame.attrs["load_findings"] = [f.message for f in report.reject_findings] + [
+        f.message for f in report.warnings
+    ]
     spec = features.cme_spec(available=frame.columns)
     return frame, spec
 

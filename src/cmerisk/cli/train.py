@@ -48,6 +48,19 @@ def read_feature_table(path: Path) -> pd.DataFrame:
     raise DataError(f"feature table {path}: expected a .parquet or .csv file")
 
 
+def _quality_sentences(by_as_of: dict[str, dict[str, int]]) -> list[str]:
+    """Dirty-record counts of the feature pipeline, one sentence per as-of and kind."""
+    from cmerisk.features.quality import DataQuality
+
+    out = []
+    for day, counts in by_as_of.items():
+        quality = DataQuality()
+        for category, count in counts.items():
+            quality.add(category, count)
+        out.extend(f"as of {day}, {sentence}" for sentence in quality.describe())
+    return out
+
+
 def _print_result(result: Any) -> None:
     from rich.table import Table
 
@@ -175,6 +188,12 @@ def register(app: typer.Typer) -> None:
                     ),
                 )
                 bar.update(task, description="dataset built")
+                findings = list(frame.attrs.get("load_findings", []))
+                findings += _quality_sentences(frame.attrs.get("quality_by_as_of", {}))
+                for message in findings[:10]:
+                    warn(f"input data: {message}")
+                if len(findings) > 10:
+                    warn(f"input data: ... and {len(findings) - 10} more findings")
             elif features is not None and spec is not None:
                 dataset_spec = load_spec(spec)
                 frame = read_feature_table(features)
