@@ -120,16 +120,24 @@ def score_batch(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     >>> list(out.columns), bool(out["probability"][1] > out["probability"][0])
     (['pupil_id', 'probability', 'margin'], True)
     """
-    margin = bundle.predict_margin(features)
+    return score_matrix(
+        bundle, bundle.feature_matrix(features), ids=features[bundle.spec.id]
+    )
+
+
+def score_matrix(
+    bundle: ModelBundle, X: pd.DataFrame, *, ids: pd.Series
+) -> pd.DataFrame:
+    """:func:`score_batch` for a matrix already made by ``bundle.feature_matrix``."""
+    margin = np.asarray(bundle.booster.predict(X, raw_score=True), dtype="float64")
     probability = bundle.calibrator.transform(margin)
-    id_col = bundle.spec.id
     return pd.DataFrame(
         {
-            id_col: features[id_col].to_numpy(),
+            bundle.spec.id: ids.to_numpy(),
             "probability": probability,
             "margin": margin,
         },
-        index=features.index,
+        index=X.index,
     )
 
 
@@ -220,9 +228,7 @@ def check_features(
 
 
 def _text(values: pd.Series) -> pa.Array:
-    return pa.array(
-        values.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string()
-    )
+    return pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
 
 
 def _scores_table(
@@ -464,18 +470,21 @@ class _Run:
         if k == 0:
             check_features(features, self.bundle, tables=tables)
         with self.timer("predict"):
-            self.drift.add(self.bundle.feature_matrix(features))
-            scores = score_batch(self.bundle, features)
+            X = self.bundle.feature_matrix(features)
+            scores = score_matrix(self.bundle, X, ids=features[id_col])
+            self.drift.add(X)
+        name = f"chunk-{k:05d}.parquet"
         with self.timer("write"):
-            name = f"chunk-{k:05d}.parquet"
             pq.write_table(
                 _scores_table(features, scores, id_col=id_col, chunk=k),
                 self.spill / "scores" / name,
+                compression="none",
             )
-            if self.explain != "none" and len(features):
-                features.to_parquet(self.spill / "features" / name)
             if len(chunk.rejects):
                 chunk.rejects.to_parquet(self.spill / "rejects" / name)
+        if self.explain != "none" and len(features):
+            with self.timer("reasons"):  # kept only to explain the listed pupils
+                features.to_parquet(self.spill / "features" / name, compression="lz4")
         scored = set(features[id_col].astype(str))
         if len(scored) != len(features):
             raise AssertionError(f"chunk {k}: the feature table repeats a pupil")

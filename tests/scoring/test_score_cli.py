@@ -90,7 +90,7 @@ def test_quiet_prints_nothing_on_success(small_csv_la, tiny_model, tmp_path):
         (["--as-of", "2025-13-01"], EXIT_USAGE, "--as-of"),
         (["--explain", "maybe"], EXIT_USAGE, "--explain"),
         (["--capacity", "0"], EXIT_USAGE, "--capacity"),
-        (["--model", "no/such/model"], EXIT_CONFIG, "no model bundle"),
+        (["--model", "no/such/model"], EXIT_CONFIG, "no model at"),
         (["--data", "no/such/folder"], EXIT_DATA, "not a folder"),
     ],
 )
@@ -204,6 +204,9 @@ def _corrupt(folder: Path, kind, table, column, text, share) -> None:
         frame = _read(folder, table)
         n = max(1, int(len(frame) * share))
         frame.loc[frame.index[:n], column] = "2025-06-20"
+        end = TABLES[table].end_date
+        if end is not None:  # an episode starting later cannot have ended before
+            frame.loc[frame.index[:n], end] = ""
         _write(frame, folder, table)
     elif kind == "no_attendance":
         (folder / "attendance.csv").unlink()

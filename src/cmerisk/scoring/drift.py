@@ -75,10 +75,18 @@ def bin_counts(reference_feature: Mapping[str, Any], values: pd.Series) -> np.nd
     bins = reference_feature["psi"]
     if reference_feature["kind"] == "categorical":
         present = values.notna().to_numpy()
-        text = values.astype(object).where(values.notna(), None)
-        codes = pd.Index(bins["levels"], dtype=object).get_indexer(
-            [None if v is None else str(v) for v in text]
-        )
+        levels = [str(v) for v in bins["levels"]]
+        dtype = values.dtype
+        if (
+            isinstance(dtype, pd.CategoricalDtype)
+            and [str(c) for c in dtype.categories] == levels
+        ):
+            codes = np.asarray(values.cat.codes)  # the model matrix: training levels
+        else:
+            text = values.astype(object).where(values.notna(), None)
+            codes = pd.Index(levels, dtype=object).get_indexer(
+                [None if v is None else str(v) for v in text]
+            )
         known = np.bincount(codes[codes >= 0], minlength=len(bins["levels"]))
         unseen = int(((codes < 0) & present).sum())
         return np.append(known, [unseen, int((~present).sum())])
