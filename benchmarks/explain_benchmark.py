@@ -337,9 +337,13 @@ def main() -> None:
             valid, boosters=boosters, spec=spec, reference=reference, ids=flagged
         )
         info["stability"] = {
-            k: v for k, v in report.to_dict().items() if k != "reasons"
+            k: v for k, v in report.to_dict().items() if k not in ("groups", "features")
         }
-        info["stability"]["reasons"] = report.reasons.head(10).to_dict(orient="records")
+        info["stability"]["groups"] = report.groups.to_dict(orient="records")
+        info["stability"]["features_least_kept"] = report.features.head(10).to_dict(
+            orient="records"
+        )
+        info["stability"]["summary"] = report.summary()
         del info["params"]
         if depth == args.depths[0]:
             top = valid[valid[spec.id].isin(set(flagged))].reset_index(drop=True)

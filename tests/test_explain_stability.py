@@ -42,24 +42,44 @@ def test_mean_pairwise_jaccard_averages_every_pair() -> None:
 
 
 def test_stability_of_names_the_reason_that_comes_and_goes() -> None:
-    models = [
+    features = [
         {"p1": S({"absence", "cin"}), "p2": S({"absence", "moves"})},
         {"p1": S({"absence", "cin"}), "p2": S({"absence"})},
         {"p1": S({"absence", "cin"}), "p2": S({"absence", "moves"})},
     ]
     groups = {"absence": "attendance", "cin": "social_care", "moves": "mobility"}
-    report = stability_of(models, models, groups=groups)
+    group_sets = [{k: S(groups[f] for f in v) for k, v in m.items()} for m in features]
+    report = stability_of(features, group_sets, groups=groups, level="feature")
     per = report.per_pupil.set_index("id")
     assert per.loc["p1", "jaccard"] == 1.0
     assert per.loc["p2", "jaccard"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
     assert per.loc["p2", "unstable"] == "moves"
-    assert report.unstable_reasons == ["moves"]
-    r = report.reasons.set_index("feature")
+    assert report.unstable_reasons == ["moves"] == report.unstable_features
+    r = report.features.set_index("reason")
     assert r.loc["moves", "pupils_any"] == 1 and r.loc["moves", "pupils_all"] == 0
-    assert r.loc["absence", "kept_share"] == 1.0
+    assert (
+        r.loc["absence", "kept_share"] == 1.0 and r.loc["moves", "group"] == "mobility"
+    )
     assert report.share_meeting_goal == 0.5
     assert "moves" in report.summary()
     assert "p1" not in str(report.to_dict())  # no pupil ids in the summary
+
+
+def test_group_level_overlap_forgives_features_trading_places() -> None:
+    """Two correlated attendance features swap: the heading is stable, the
+    sentence under it is not, and the report says both."""
+    features = [{"p": S({"absence_year", "cin"})}, {"p": S({"absence_term", "cin"})}]
+    groups = {
+        "absence_year": "attendance",
+        "absence_term": "attendance",
+        "cin": "social_care",
+    }
+    group_sets = [{k: S(groups[f] for f in v) for k, v in m.items()} for m in features]
+    report = stability_of(features, group_sets, groups=groups, level="group")
+    assert report.mean_jaccard == 1.0 == report.mean_group_jaccard
+    assert report.mean_feature_jaccard == pytest.approx(1 / 3)
+    assert report.unstable_reasons == []
+    assert sorted(report.unstable_features) == ["absence_term", "absence_year"]
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +96,7 @@ def test_identical_models_are_perfectly_stable(frame) -> None:
         reference=reference_from_frame(frame, SPEC),
     )
     assert report.mean_jaccard == 1.0 and report.unstable_reasons == []
+    assert report.mean_feature_jaccard == 1.0 and report.unstable_features == []
     assert len(report.per_pupil) == 100
 
 
@@ -116,7 +137,8 @@ def test_seeds_change_sampled_models_and_stability_is_measured(frame) -> None:
         ids=top,
     )
     assert set(report.per_pupil["id"]) == set(top)
-    assert 0 < report.mean_jaccard <= 1
+    assert 0 < report.mean_feature_jaccard <= report.mean_group_jaccard <= 1
+    assert report.mean_jaccard == report.mean_group_jaccard  # reasons are by group
     assert report.mean_jaccard >= 0.8  # this toy's reasons are clear-cut
 
 

@@ -7,7 +7,10 @@ explain the same pupils with each, and for every pupil average the Jaccard
 overlap ``|A & B| / |A | B|`` of the reason sets over all pairs of models
 (goal: at least 0.8). Two empty sets agree (overlap 1). A reason is *unstable*
 when, among the pupils for whom some model gives it, few get it from every
-model.
+model. Reasons chosen by group are compared as groups (the card's headings)
+and, separately, by the feature each one names: correlated features (this
+term's and this year's absence) trade credit between retrainings, so the
+sentence under a stable heading can change.
 
 Examples
 --------
@@ -53,127 +56,189 @@ def mean_pairwise_jaccard(sets: Sequence[frozenset[str]]) -> float:
     return 1.0 if not pairs else float(np.mean([jaccard(a, b) for a, b in pairs]))
 
 
+def _kept(
+    sets_by_model: Sequence[Mapping[str, frozenset[str]]], ids: list[str]
+) -> pd.DataFrame:
+    """Per reason: pupils some model gives it to, pupils every model does."""
+    any_count: dict[str, int] = {}
+    all_count: dict[str, int] = {}
+    for pid in ids:
+        sets = [s[pid] for s in sets_by_model]
+        for name in frozenset().union(*sets):
+            any_count[name] = any_count.get(name, 0) + 1
+        for name in frozenset.intersection(*sets):
+            all_count[name] = all_count.get(name, 0) + 1
+    table = pd.DataFrame(
+        [
+            {
+                "reason": k,
+                "pupils_any": n,
+                "pupils_all": all_count.get(k, 0),
+                "kept_share": all_count.get(k, 0) / n,
+            }
+            for k, n in any_count.items()
+        ],
+        columns=["reason", "pupils_any", "pupils_all", "kept_share"],
+    )
+    table["unstable"] = table["kept_share"] < UNSTABLE_BELOW
+    return table.sort_values(
+        ["kept_share", "pupils_any"], ascending=[True, False], kind="stable"
+    ).reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class StabilityReport:
     """Reason overlap across models trained with different seeds.
 
+    Reasons are compared at two levels: the *group* a reason is about
+    (attendance, social care, ...: the card's headings when reasons are chosen
+    by group) and the *feature* whose sentence speaks for it. ``level`` says
+    which one a reason is (``"group"`` when reasons were chosen by group):
+    :attr:`mean_jaccard` and :attr:`unstable_reasons` are at that level.
+
     Attributes
     ----------
     per_pupil
-        One row per pupil: ``id``, ``jaccard`` (mean pairwise overlap of the
-        reason features), ``group_jaccard`` (the same for reason groups),
-        ``n_reasons`` (mean count per model), ``unstable`` (features some but
-        not all models give, comma-separated).
-    reasons
-        One row per reason feature: ``feature``, ``group``, ``pupils_any``
-        (pupils for whom some model gives it), ``pupils_all`` (every model
-        does), ``kept_share`` (= all / any), ``unstable`` (kept share below
-        :data:`UNSTABLE_BELOW`).
+        One row per pupil: ``id``, ``group_jaccard`` and ``feature_jaccard``
+        (mean pairwise overlap of the reason groups / features), ``jaccard``
+        (the one at ``level``), ``n_reasons`` (mean count per model),
+        ``unstable`` (features some but not all models give, comma-separated).
+    groups, features
+        One row per reason group / feature: ``reason``, ``pupils_any`` (pupils
+        for whom some model gives it), ``pupils_all`` (every model does),
+        ``kept_share`` (= all / any), ``unstable`` (kept share below
+        :data:`UNSTABLE_BELOW`); ``features`` also has ``group``.
     n_models
         How many retrained models were compared.
+    level
+        What one reason is: ``"group"`` or ``"feature"``.
     goal
         The target mean overlap per pupil.
     """
 
     per_pupil: pd.DataFrame
-    reasons: pd.DataFrame
+    groups: pd.DataFrame
+    features: pd.DataFrame
     n_models: int
+    level: Literal["group", "feature"] = "group"
     goal: float = STABILITY_GOAL
+
+    def _mean(self, column: str) -> float:
+        return float(self.per_pupil[column].mean()) if len(self.per_pupil) else 1.0
 
     @property
     def mean_jaccard(self) -> float:
-        return float(self.per_pupil["jaccard"].mean()) if len(self.per_pupil) else 1.0
+        """Mean per-pupil overlap of the reasons (at ``level``)."""
+        return self._mean("jaccard")
+
+    @property
+    def mean_group_jaccard(self) -> float:
+        return self._mean("group_jaccard")
+
+    @property
+    def mean_feature_jaccard(self) -> float:
+        return self._mean("feature_jaccard")
 
     @property
     def share_meeting_goal(self) -> float:
-        """Share of pupils whose mean overlap reaches the goal."""
+        """Share of pupils whose mean overlap (at ``level``) reaches the goal."""
         if not len(self.per_pupil):
             return 1.0
         return float((self.per_pupil["jaccard"] >= self.goal - 1e-12).mean())
 
     @property
     def unstable_reasons(self) -> list[str]:
-        return self.reasons.loc[self.reasons["unstable"], "feature"].tolist()
+        """Reasons (at ``level``) that come and go between retrainings."""
+        table = self.groups if self.level == "group" else self.features
+        return table.loc[table["unstable"], "reason"].tolist()
+
+    @property
+    def unstable_features(self) -> list[str]:
+        """Features whose sentence comes and goes between retrainings."""
+        return self.features.loc[self.features["unstable"], "reason"].tolist()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (no pupil ids)."""
         return {
             "n_models": self.n_models,
             "n_pupils": len(self.per_pupil),
+            "level": self.level,
             "goal": self.goal,
             "mean_jaccard": self.mean_jaccard,
             "median_jaccard": float(self.per_pupil["jaccard"].median())
             if len(self.per_pupil)
             else 1.0,
-            "mean_group_jaccard": float(self.per_pupil["group_jaccard"].mean())
-            if len(self.per_pupil)
-            else 1.0,
             "share_meeting_goal": self.share_meeting_goal,
+            "mean_group_jaccard": self.mean_group_jaccard,
+            "mean_feature_jaccard": self.mean_feature_jaccard,
             "unstable_reasons": self.unstable_reasons,
-            "reasons": self.reasons.to_dict(orient="records"),
+            "unstable_features": self.unstable_features,
+            "groups": self.groups.to_dict(orient="records"),
+            "features": self.features.to_dict(orient="records"),
         }
 
     def summary(self) -> str:
-        """One sentence for a report or the console."""
+        """Two sentences for a report or the console."""
         unstable = ", ".join(self.unstable_reasons) or "none"
         return (
-            f"Across {self.n_models} retrainings, the top reasons of "
+            f"Across {self.n_models} retrainings, the top reasons ({self.level}s) of "
             f"{len(self.per_pupil)} pupils overlapped {self.mean_jaccard:.2f} on "
             f"average (Jaccard; goal {self.goal:.1f}); {self.share_meeting_goal:.0%} "
-            f"of pupils reach the goal. Unstable reasons: {unstable}."
+            f"of pupils reach the goal; unstable: {unstable}. The features named in "
+            f"the reasons overlapped {self.mean_feature_jaccard:.2f}; those that "
+            f"come and go: {', '.join(self.unstable_features) or 'none'}."
         )
 
 
 def stability_of(
-    reason_sets: Sequence[Mapping[str, frozenset[str]]],
+    feature_sets: Sequence[Mapping[str, frozenset[str]]],
     group_sets: Sequence[Mapping[str, frozenset[str]]],
     *,
     groups: Mapping[str, str],
+    level: Literal["group", "feature"] = "group",
     goal: float = STABILITY_GOAL,
 ) -> StabilityReport:
-    """Compare reason sets (pupil id -> set of features) from several models."""
-    ids = list(reason_sets[0]) if reason_sets else []
+    """Compare reason sets (pupil id -> set of features, and of groups) from
+    several models."""
+    ids = list(feature_sets[0]) if feature_sets else []
     rows = []
-    any_count: dict[str, int] = {}
-    all_count: dict[str, int] = {}
     for pid in ids:
-        sets = [s[pid] for s in reason_sets]
+        sets = [s[pid] for s in feature_sets]
         union = frozenset().union(*sets)
-        common = frozenset.intersection(*sets) if sets else frozenset()
-        for f in union:
-            any_count[f] = any_count.get(f, 0) + 1
-        for f in common:
-            all_count[f] = all_count.get(f, 0) + 1
+        common = frozenset.intersection(*sets)
+        f_j = mean_pairwise_jaccard(sets)
+        g_j = mean_pairwise_jaccard([g[pid] for g in group_sets])
         rows.append(
             {
                 "id": pid,
-                "jaccard": mean_pairwise_jaccard(sets),
-                "group_jaccard": mean_pairwise_jaccard([g[pid] for g in group_sets]),
-                "n_reasons": float(np.mean([len(s) for s in sets])) if sets else 0.0,
+                "jaccard": g_j if level == "group" else f_j,
+                "group_jaccard": g_j,
+                "feature_jaccard": f_j,
+                "n_reasons": float(np.mean([len(s) for s in sets])),
                 "unstable": ", ".join(sorted(union - common)),
             }
         )
     per_pupil = pd.DataFrame(
-        rows, columns=["id", "jaccard", "group_jaccard", "n_reasons", "unstable"]
-    )
-    reasons = pd.DataFrame(
-        [
-            {
-                "feature": f,
-                "group": groups.get(f, ""),
-                "pupils_any": n,
-                "pupils_all": all_count.get(f, 0),
-                "kept_share": all_count.get(f, 0) / n,
-            }
-            for f, n in any_count.items()
+        rows,
+        columns=[
+            "id",
+            "jaccard",
+            "group_jaccard",
+            "feature_jaccard",
+            "n_reasons",
+            "unstable",
         ],
-        columns=["feature", "group", "pupils_any", "pupils_all", "kept_share"],
     )
-    reasons["unstable"] = reasons["kept_share"] < UNSTABLE_BELOW
-    reasons = reasons.sort_values(
-        ["kept_share", "pupils_any"], ascending=[True, False], kind="stable"
-    ).reset_index(drop=True)
-    return StabilityReport(per_pupil, reasons, n_models=len(reason_sets), goal=goal)
+    features = _kept(feature_sets, ids)
+    features.insert(1, "group", features["reason"].map(lambda f: groups.get(f, "")))
+    return StabilityReport(
+        per_pupil,
+        groups=_kept(group_sets, ids),
+        features=features,
+        n_models=len(feature_sets),
+        level=level,
+        goal=goal,
+    )
 
 
 def reason_stability(
@@ -229,7 +294,7 @@ def reason_stability(
         feature_sets.append(ex.reason_sets(level="feature"))
         group_sets.append(ex.reason_sets(level="group"))
     groups = {f.name: f.group for f in spec.features}
-    return stability_of(feature_sets, group_sets, groups=groups, goal=goal)
+    return stability_of(feature_sets, group_sets, groups=groups, level=by, goal=goal)
 
 
 def retrain_with_seeds(
