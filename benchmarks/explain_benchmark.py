@@ -438,7 +438,8 @@ def main() -> None:
                         "pupils_per_second": r["timing"]["pupils_per_second"][
                             "cmerisk"
                         ],
-                        "stability": r["stability"]["mean_jaccard"],
+                        "stability_groups": r["stability"]["mean_group_jaccard"],
+                        "stability_features": r["stability"]["mean_feature_jaccard"],
                     }
                     for r in results
                 ],
