@@ -18,8 +18,8 @@ same marks in another child.
 
 Run::
 
-    python -m benchmarks.features_benchmark                 # (a) 50,000 pupils, one year
-    python -m benchmarks.features_benchmark --scale         # (b) 250,000 pupils x 4 years
+    python -m benchmarks.features_benchmark           # (a) 50,000 pupils, one year
+    python -m benchmarks.features_benchmark --scale   # (b) 250,000 pupils, 4 years
     python -m benchmarks.features_benchmark --pupils 5000   # (a), quick
     python -m benchmarks.features_benchmark --data DIR ...  # reuse an LA folder
 
@@ -31,6 +31,7 @@ load average is recorded): absolute times vary, the ratios less so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import multiprocessing as mp
@@ -67,10 +68,8 @@ class PeakRSS:
         except psutil.Error:
             return 0
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def _run(self) -> None:
@@ -93,12 +92,15 @@ class PeakRSS:
         return round(self.peak / 2**20, 1)
 
 
-def _synth(folder: Path, *, pupils: int, years: int, first_year: int, seed: int) -> dict:
+def _synth(
+    folder: Path, *, pupils: int, years: int, first_year: int, seed: int
+) -> dict:
     from cmerisk.data.synthetic import generate_la
 
     t0 = time.perf_counter()
-    summary = generate_la(folder, pupils=pupils, years=years, first_year=first_year, seed=seed,
-                          key=KEY)
+    summary = generate_la(
+        folder, pupils=pupils, years=years, first_year=first_year, seed=seed, key=KEY
+    )
     return {"seconds": round(time.perf_counter() - t0, 1), "rows": summary.rows}
 
 
@@ -153,12 +155,30 @@ def one_la_year(folder: Path, *, as_of: date) -> dict[str, Any]:
     result: dict[str, Any] = {"as_of": as_of.isoformat(), "files": len(files)}
 
     marks, wall, cpu, mem = _timed(_duckdb_scan, files)
-    result["baseline_duckdb_scan"] = {"marks": marks, "seconds": round(wall, 2),
-                                      "cpu_seconds": round(cpu, 2), "peak_rss_mb": mem}
-    fast, wall, cpu, mem = _timed(aggregate_marks, tables, as_of=as_of, roll_changes=roll)
-    result["duckdb"] = {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
-                        "peak_rss_mb": mem, "pupils": len(fast)}
+    result["baseline_duckdb_scan"] = {
+        "marks": marks,
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": mem,
+    }
+    fast, wall, cpu, mem = _timed(
+        aggregate_marks, tables, as_of=as_of, roll_changes=roll
+    )
+    result["duckdb"] = {
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": mem,
+        "pupils": len(fast),
+    }
 
+    frame, wall, cpu, mem = _timed(build_features, tables, as_of=as_of)
+    result["build_features"] = {
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": mem,
+        "rows": len(frame),
+        "columns": frame.shape[1],
+    }
     def read_marks() -> pd.DataFrame:
         frame = pq.read_table(
             files, filters=[("date", ">=", w.earliest_mark), ("date", "<", as_of)]
@@ -169,33 +189,41 @@ def one_la_year(folder: Path, *, as_of: date) -> dict[str, Any]:
         t0 = time.perf_counter()
         frame = read_marks()
         read = time.perf_counter() - t0
-        return reference.pandas_aggregate_marks(frame, as_of=as_of, roll_changes=roll), read
+        return reference.pandas_aggregate_marks(
+            frame, as_of=as_of, roll_changes=roll
+        ), read
 
     (slow, read_s), wall, cpu, mem = _timed(plain_pandas)
-    result["pandas"] = {"seconds": round(wall, 2), "read_seconds": round(read_s, 2),
-                        "cpu_seconds": round(cpu, 2), "peak_rss_mb": mem}
+    result["pandas"] = {
+        "seconds": round(wall, 2),
+        "read_seconds": round(read_s, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": mem,
+    }
     cols = reference.COUNT_COLUMNS
     fast, slow = fast[cols].sort_index(), slow[cols].sort_index()
     # Compare without printing pupil ids: counts of differing cells only.
     same_pupils = fast.index.equals(slow.index)
-    differing = {c: int((fast[c] != slow[c]).sum()) for c in cols} if same_pupils else {}
+    differing = (
+        {c: int((fast[c] != slow[c]).sum()) for c in cols} if same_pupils else {}
+    )
     differing = {c: n for c, n in differing.items() if n}
     assert same_pupils and not differing, f"DuckDB and pandas differ: {differing}"
     result["identical"] = True
     result["marks_in_window"] = int(slow["n_marks"].sum())
 
-    frame, wall, cpu, mem = _timed(build_features, tables, as_of=as_of)
-    result["build_features"] = {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
-                                "peak_rss_mb": mem, "rows": len(frame),
-                                "columns": frame.shape[1]}
     d, p = result["duckdb"]["seconds"], result["pandas"]["seconds"]
     result["speedup_vs_pandas"] = round(p / d, 1)
-    result["speedup_vs_pandas_compute_only"] = round((p - result["pandas"]["read_seconds"]) / d, 1)
+    result["speedup_vs_pandas_compute_only"] = round(
+        (p - result["pandas"]["read_seconds"]) / d, 1
+    )
     result["cpu_ratio_pandas_over_duckdb"] = round(
         result["pandas"]["cpu_seconds"] / result["duckdb"]["cpu_seconds"], 1
     )
     result["duckdb_marks_per_second"] = round(result["marks_in_window"] / d)
-    result["duckdb_time_over_scan"] = round(d / result["baseline_duckdb_scan"]["seconds"], 1)
+    result["duckdb_time_over_scan"] = round(
+        d / result["baseline_duckdb_scan"]["seconds"], 1
+    )
     return result
 
 
@@ -226,10 +254,17 @@ def _make_dataset(folder: str, memory_limit: str, temp_dir: str) -> dict[str, An
     from cmerisk.dataset import as_of_dates_for, make_dataset
 
     tables = read_tables(Path(folder))
-    dates = as_of_dates_for(tables, terms=["summer"], horizon_days=245, labelled_only=False)
+    dates = as_of_dates_for(
+        tables, terms=["summer"], horizon_days=245, labelled_only=False
+    )
     t0 = time.perf_counter()
-    ds = make_dataset(tables, as_of_dates=dates, horizon_days=245,
-                      memory_limit=memory_limit, temp_directory=Path(temp_dir))
+    ds = make_dataset(
+        tables,
+        as_of_dates=dates,
+        horizon_days=245,
+        memory_limit=memory_limit,
+        temp_directory=Path(temp_dir),
+    )
     return {
         "as_of_dates": [d.isoformat() for d in dates],
         "rows": len(ds),
@@ -267,30 +302,58 @@ def scale(folder: Path, *, memory_limit: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", action="store_true", help="benchmark (b): 1,000,000 pupil-years")
-    parser.add_argument("--pupils", type=int, default=None,
-                        help="pupils on roll per year (default 50,000; 250,000 with --scale)")
-    parser.add_argument("--data", type=Path, default=None, help="an existing LA folder to use")
-    parser.add_argument("--keep", type=Path, default=None, help="write the generated LA here")
-    parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit (--scale)")
+    parser.add_argument(
+        "--scale", action="store_true", help="benchmark (b): 1,000,000 pupil-years"
+    )
+    parser.add_argument(
+        "--pupils",
+        type=int,
+        default=None,
+        help="pupils on roll per year (default 50,000; 250,000 with --scale)",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="an existing LA folder to use"
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="write the generated LA here"
+    )
+    parser.add_argument(
+        "--memory-limit", default="2GB", help="DuckDB memory limit (--scale)"
+    )
     args = parser.parse_args()
 
-    info: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+    }
     work = args.data or args.keep or Path(tempfile.mkdtemp(prefix="features-bench-"))
     try:
         if args.scale:
             pupils = args.pupils or 250_000
             if args.data is None:
-                info["synth"] = _synth(work, pupils=pupils, years=4, first_year=2021, seed=11)
-            result = {"benchmark": "scale", "pupils_per_year": pupils, "years": 4, **info,
-                      **scale(work, memory_limit=args.memory_limit)}
+                info["synth"] = _synth(
+                    work, pupils=pupils, years=4, first_year=2021, seed=11
+                )
+            result = {
+                "benchmark": "scale",
+                "pupils_per_year": pupils,
+                "years": 4,
+                **info,
+                **scale(work, memory_limit=args.memory_limit),
+            }
             out = RESULTS / "features_scale.json"
         else:
             pupils = args.pupils or 50_000
             if args.data is None:
-                info["synth"] = _synth(work, pupils=pupils, years=1, first_year=2023, seed=7)
-            result = {"benchmark": "one_la_year", "pupils_per_year": pupils, **info,
-                      **one_la_year(work, as_of=date(2024, 9, 1))}
+                info["synth"] = _synth(
+                    work, pupils=pupils, years=1, first_year=2023, seed=7
+                )
+            result = {
+                "benchmark": "one_la_year",
+                "pupils_per_year": pupils,
+                **info,
+                **one_la_year(work, as_of=date(2024, 9, 1)),
+            }
             out = RESULTS / "features.json"
     finally:
         if args.data is None and args.keep is None:

@@ -20,8 +20,13 @@ import pandas as pd
 from cmerisk.data import codes
 from cmerisk.features.window import Windows
 
-RANK = {"not_counted": 0, "present": 1, "approved_activity": 2, "authorised": 3,
-        "unauthorised": 4}
+RANK = {
+    "not_counted": 0,
+    "present": 1,
+    "approved_activity": 2,
+    "authorised": 3,
+    "unauthorised": 4,
+}
 
 #: The columns both implementations return (besides bad_code).
 COUNT_COLUMNS = [
@@ -38,7 +43,9 @@ COUNT_COLUMNS = [
 
 def _code_frame() -> pd.DataFrame:
     rows = []
-    norms = sorted({codes.normalise_attendance_code(c) for c in codes.ALL_ATTENDANCE_CODES})
+    norms = sorted(
+        {codes.normalise_attendance_code(c) for c in codes.ALL_ATTENDANCE_CODES}
+    )
     for code in codes.ALL_ATTENDANCE_CODES:
         norm = codes.normalise_attendance_code(code)
         cat = codes.ATTENDANCE_CATEGORY[norm]
@@ -47,7 +54,11 @@ def _code_frame() -> pd.DataFrame:
 
 
 def _outside(
-    marks: pd.DataFrame, roll: pd.DataFrame, as_of: date, pupils: pd.Index, urns: pd.Index
+    marks: pd.DataFrame,
+    roll: pd.DataFrame,
+    as_of: date,
+    pupils: pd.Index,
+    urns: pd.Index,
 ) -> np.ndarray:
     """Marks dated before an admission to / after a deletion from their school.
 
@@ -71,13 +82,20 @@ def _outside(
     )
     # A same-day admission outweighs a deletion from the same school.
     adm_days = set(
-        zip(*(roll.loc[roll["change"] == "admission", c] for c in [*pair, "date"]),
-            strict=True)
+        zip(
+            *(roll.loc[roll["change"] == "admission", c] for c in [*pair, "date"]),
+            strict=True,
+        )
     )
     keep = [
         not (ch == "deletion" and (p, s, d) in adm_days)
-        for p, s, d, ch in zip(roll["pupil_id"], roll["school_urn"], roll["date"],
-                               roll["change"], strict=True)
+        for p, s, d, ch in zip(
+            roll["pupil_id"],
+            roll["school_urn"],
+            roll["date"],
+            roll["change"],
+            strict=True,
+        )
     ]
     changes = roll.loc[keep].copy()
     # A deletion takes effect the day after (the deletion day still counts).
@@ -114,7 +132,9 @@ def pandas_aggregate_marks(
     w = Windows.at(as_of)
     m = marks.copy()
     m["date"] = pd.to_datetime(m["date"]).dt.normalize()
-    m = m.loc[(m["date"] >= pd.Timestamp(w.earliest_mark)) & (m["date"] < pd.Timestamp(as_of))]
+    m = m.loc[
+        (m["date"] >= pd.Timestamp(w.earliest_mark)) & (m["date"] < pd.Timestamp(as_of))
+    ]
     m = m.loc[m["pupil_id"].notna()].reset_index(drop=True)
     # Integer codes for ids and categories for codes keep 19 M rows in memory.
     pid, pupils = pd.factorize(m["pupil_id"].astype(str))
@@ -161,7 +181,9 @@ def pandas_aggregate_marks(
     del okc
     s[["dv", "dc"]] = s[["dv", "dc"]].fillna(0).astype("int32")
     # The kept mark of each session: the usable one of highest precedence.
-    best = ok.sort_values("priority", ascending=False).drop_duplicates(key).set_index(key)
+    best = (
+        ok.sort_values("priority", ascending=False).drop_duplicates(key).set_index(key)
+    )
     s["category"] = best["category"].reindex(s.index)
     s["code"] = best["norm_code"].reindex(s.index)
     del ok, best, m
@@ -177,8 +199,15 @@ def pandas_aggregate_marks(
     )
     s = s.reset_index()
 
-    quality = ["n_marks", "n_unknown", "n_bad_session", "n_outside", "dup_identical",
-               "dual", "conflicting"]
+    quality = [
+        "n_marks",
+        "n_unknown",
+        "n_bad_session",
+        "n_outside",
+        "dup_identical",
+        "dual",
+        "conflicting",
+    ]
     per = s.groupby("pupil_id")[quality].sum()
 
     cat, code = s["category"], s["code"]
@@ -206,21 +235,31 @@ def pandas_aggregate_marks(
         part = flags.loc[mask, cols].groupby(s.loc[mask, "pupil_id"]).sum()
         for col in cols:
             per[f"{col}_{name}"] = part[col]
-    this_year = flags.loc[year, ["c2", "e", "kb", "late"]].groupby(s.loc[year, "pupil_id"]).sum()
+    this_year = (
+        flags.loc[year, ["c2", "e", "kb", "late"]]
+        .groupby(s.loc[year, "pupil_id"])
+        .sum()
+    )
     for col in ("c2", "e", "kb", "late"):
         per[col] = this_year[col]
 
     # An N stands unresolved once five school days (LA-wide dates) have followed it.
     this_year_days = np.sort(s.loc[year, "date"].unique())[::-1]
     if len(this_year_days) > 5:
-        settled = year & (code == "N").to_numpy() & (s["date"] <= this_year_days[5]).to_numpy()
+        settled = (
+            year
+            & (code == "N").to_numpy()
+            & (s["date"] <= this_year_days[5]).to_numpy()
+        )
         per["unresolved_n"] = s.loc[settled].groupby("pupil_id").size()
     else:
         per["unresolved_n"] = 0
     per["bad_code"] = example
 
     # Runs over counted school days of the last 12 months.
-    recent = counted.to_numpy() & (s["date"] >= pd.Timestamp(w.last_12_months)).to_numpy()
+    recent = (
+        counted.to_numpy() & (s["date"] >= pd.Timestamp(w.last_12_months)).to_numpy()
+    )
     cs = s.loc[recent, ["pupil_id", "date"]].assign(
         unexpl=flags.loc[recent, "unauthorised"].to_numpy()
     )

@@ -15,7 +15,7 @@ from cmerisk.features import build_features
 from cmerisk.labels import cme_label
 
 sys.path.insert(0, str(Path(__file__).parent / "features"))
-import tiny_la_features as tiny  # noqa: E402
+import tiny_la_features as tiny
 
 DATES = [date(2023, 10, 5), date(2024, 1, 18), tiny.AS_OF]
 
@@ -29,35 +29,54 @@ def test_the_data_ends_at_the_latest_event() -> None:
     "terms, labelled_only, expected",
     [
         (["summer"], False, [date(2024, 5, 16)]),
-        (["autumn", "spring", "summer"], False,
-         [date(2023, 10, 5), date(2024, 1, 18), date(2024, 5, 16)]),
+        (
+            ["autumn", "spring", "summer"],
+            False,
+            [date(2023, 10, 5), date(2024, 1, 18), date(2024, 5, 16)],
+        ),
         (["autumn", "spring", "summer"], True, [date(2023, 10, 5)]),
     ],
 )
-def test_as_of_dates_follow_the_census_and_the_label_window(terms, labelled_only, expected):
-    got = as_of_dates_for(tiny.tiny_tables(), terms=terms, horizon_days=245,
-                          labelled_only=labelled_only)
+def test_as_of_dates_follow_the_census_and_the_label_window(
+    terms, labelled_only, expected
+):
+    got = as_of_dates_for(
+        tiny.tiny_tables(), terms=terms, horizon_days=245, labelled_only=labelled_only
+    )
     # The first census day (2023-05-18) has no earlier census: never an as-of.
     assert got == expected
 
 
 def test_first_school_year_skips_earlier_years() -> None:
-    got = as_of_dates_for(tiny.tiny_tables(), terms=["summer"], horizon_days=10,
-                          first_school_year=2023, labelled_only=False)
+    got = as_of_dates_for(
+        tiny.tiny_tables(),
+        terms=["summer"],
+        horizon_days=10,
+        first_school_year=2023,
+        labelled_only=False,
+    )
     assert got == [date(2024, 5, 16)]
 
 
 def test_rows_are_the_features_at_each_as_of_with_their_labels() -> None:
     calls: list[tuple[int, int]] = []
-    ds = make_dataset(tiny.tiny_tables(), as_of_dates=DATES, horizon_days=245,
-                      progress=lambda i, n: calls.append((i, n)))
+    ds = make_dataset(
+        tiny.tiny_tables(),
+        as_of_dates=DATES,
+        horizon_days=245,
+        progress=lambda i, n: calls.append((i, n)),
+    )
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert not ds.duplicated(["pupil_id", "as_of"]).any()
     for day in DATES:
         rows = ds.loc[ds["as_of"] == pd.Timestamp(day)].drop(columns=["cme", "ehe"])
         alone = build_features(tiny.tiny_tables(), as_of=day)
-        pd.testing.assert_frame_equal(rows.reset_index(drop=True), alone, check_like=False)
-        labels = cme_label(tiny.tiny_tables(), as_of=day, horizon_days=245).set_index("pupil_id")
+        pd.testing.assert_frame_equal(
+            rows.reset_index(drop=True), alone, check_like=False
+        )
+        labels = cme_label(tiny.tiny_tables(), as_of=day, horizon_days=245).set_index(
+            "pupil_id"
+        )
         got = ds.loc[ds["as_of"] == pd.Timestamp(day)].set_index("pupil_id")
         assert (got["cme"] == labels.loc[got.index, "cme"]).all()
     assert ds.attrs["quality_by_as_of"]["2024-05-16"] == {"census_without_pupil": 1}

@@ -14,22 +14,40 @@ from cmerisk.errors import ConfigError, DataError
 from cmerisk.labels import cme_label, label_window
 
 sys.path.insert(0, str(Path(__file__).parent / "features"))
-import tiny_la_features as tiny  # noqa: E402
+import tiny_la_features as tiny
 
 AS_OF = tiny.AS_OF
 
 
 def test_cme_and_ehe_in_the_window_for_every_pupil() -> None:
-    lab = cme_label(tiny.tiny_tables(), as_of=AS_OF, horizon_days=245).set_index("pupil_id")
+    lab = cme_label(tiny.tiny_tables(), as_of=AS_OF, horizon_days=245).set_index(
+        "pupil_id"
+    )
     assert lab.index.tolist() == ["p1", "p2", "p3", "p4", "p5", "p6"]
-    assert lab["cme"].to_dict() == {"p1": 1, "p2": 0, "p3": 0, "p4": 0, "p5": 0, "p6": 0}
-    assert lab["ehe"].to_dict() == {"p1": 0, "p2": 1, "p3": 0, "p4": 0, "p5": 0, "p6": 0}
+    assert lab["cme"].to_dict() == {
+        "p1": 1,
+        "p2": 0,
+        "p3": 0,
+        "p4": 0,
+        "p5": 0,
+        "p6": 0,
+    }
+    assert lab["ehe"].to_dict() == {
+        "p1": 0,
+        "p2": 1,
+        "p3": 0,
+        "p4": 0,
+        "p5": 0,
+        "p6": 0,
+    }
     assert (lab["as_of"] == pd.Timestamp(AS_OF)).all()
     assert str(lab["cme"].dtype) == "int8"
 
 
 def test_a_shorter_horizon_misses_a_later_start() -> None:
-    lab = cme_label(tiny.tiny_tables(), as_of=AS_OF, horizon_days=100).set_index("pupil_id")
+    lab = cme_label(tiny.tiny_tables(), as_of=AS_OF, horizon_days=100).set_index(
+        "pupil_id"
+    )
     assert lab.loc["p1", "cme"] == 0  # p1's episode starts on 2024-09-10, day 117
 
 

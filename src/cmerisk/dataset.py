@@ -84,7 +84,8 @@ def as_of_dates_for(
     tables
         The LA's raw tables.
     terms
-        Which census days of each school year (``"autumn"``, ``"spring"``, ``"summer"``).
+        Which census days of each school year (``"autumn"``, ``"spring"``,
+        ``"summer"``).
     horizon_days
         The label window.
     first_school_year

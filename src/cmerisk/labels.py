@@ -21,10 +21,11 @@ Examples
 ...     "cme_episodes": pd.DataFrame({"pupil_id": ["a", "b"],
 ...         "start_date": pd.to_datetime(["2024-09-10", "2024-03-01"]),
 ...         "end_date": [None, None], "outcome": [None, None]}),
-...     "ehe": pd.DataFrame({"pupil_id": ["c"], "start_date": pd.to_datetime(["2024-07-01"]),
-...         "end_date": [None]}),
+...     "ehe": pd.DataFrame({"pupil_id": ["c"],
+...         "start_date": pd.to_datetime(["2024-07-01"]), "end_date": [None]}),
 ... })
->>> cme_label(t, as_of=date(2024, 5, 16), horizon_days=245)[["pupil_id", "cme", "ehe"]].values.tolist()
+>>> labels = cme_label(t, as_of=date(2024, 5, 16), horizon_days=245)
+>>> labels[["pupil_id", "cme", "ehe"]].values.tolist()
 [['a', 1, 0], ['b', 0, 0], ['c', 0, 1]]
 """
 
@@ -42,7 +43,7 @@ __all__ = ["cme_label", "label_window"]
 
 
 def label_window(as_of: date, horizon_days: int) -> tuple[date, date]:
-    """The label window ``(as_of, as_of + horizon_days]`` as (exclusive start, inclusive end)."""
+    """The window ``(as_of, as_of + horizon_days]``: (excluded start, included end)."""
     return as_of, as_of + timedelta(days=horizon_days)
 
 

@@ -7,7 +7,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from cmerisk.features.attendance_termly import TERMLY_FEATURES, termly_attendance_features
+from cmerisk.features.attendance_termly import (
+    TERMLY_FEATURES,
+    termly_attendance_features,
+)
 from cmerisk.features.window import Windows
 
 
@@ -24,10 +27,13 @@ def test_rates_from_ended_terms_summed_over_schools() -> None:
             "sessions_unauthorised": [4, 10, 6, 100, 19],
         }
     )
-    f = termly_attendance_features(pd.Series(["a", "b", "c"]), termly,
-                                   w=Windows.at(date(2024, 5, 16)))
+    f = termly_attendance_features(
+        pd.Series(["a", "b", "c"]), termly, w=Windows.at(date(2024, 5, 16))
+    )
     assert list(f.columns) == list(TERMLY_FEATURES)
-    assert f.loc["a", "absence_rate_this_year"] == (10 + 4 + 10 + 12) / 260  # summer not ended
+    assert (
+        f.loc["a", "absence_rate_this_year"] == (10 + 4 + 10 + 12) / 260
+    )  # summer not ended
     assert f.loc["a", "persistent_absence_this_year"] == 1.0
     assert np.isnan(f.loc["a", "absence_rate_last_year"])
     assert f.loc["b", "absence_rate_last_year"] == 0.1

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 import tiny_la_features as tiny
+
 from cmerisk.data.tables import RawTables
 from cmerisk.errors import DataError
 from cmerisk.features import FEATURES, build_feature_frame, build_features
@@ -41,7 +41,9 @@ def test_feature_columns_are_numeric_and_audit_columns_keep_their_types() -> Non
     f = _result().frame
     numeric = [x.name for x in FEATURES if not x.categorical]
     assert all(str(f[c].dtype) == "float64" for c in numeric)
-    assert str(f["fsm_eligible"].dtype) == "boolean" and str(f["semh"].dtype) == "boolean"
+    assert (
+        str(f["fsm_eligible"].dtype) == "boolean" and str(f["semh"].dtype) == "boolean"
+    )
     assert str(f["as_of"].dtype) == "datetime64[us]"
 
 
@@ -53,12 +55,20 @@ def test_attrs_carry_quality_and_cohort_counts() -> None:
 
 
 def test_termly_fallback_when_there_are_no_session_marks() -> None:
-    t = tiny.tiny_tables().without("attendance").with_frames(attendance_termly=tiny.attendance_termly())
+    t = (
+        tiny.tiny_tables()
+        .without("attendance")
+        .with_frames(attendance_termly=tiny.attendance_termly())
+    )
     r = build_feature_frame(t, as_of=tiny.AS_OF)
-    attendance_cols = [x.name for x in FEATURES if x.group == "attendance" and x.name in r.frame]
+    attendance_cols = [
+        x.name for x in FEATURES if x.group == "attendance" and x.name in r.frame
+    ]
     assert attendance_cols == list(TERMLY_FEATURES)
     assert r.attendance_source == "termly"
-    assert r.frame.set_index("pupil_id").loc["p1", "absence_rate_this_year"] == pytest.approx(14 / 126)
+    assert r.frame.set_index("pupil_id").loc[
+        "p1", "absence_rate_this_year"
+    ] == pytest.approx(14 / 126)
 
 
 def test_marks_on_disk_build_the_same_frame(tmp_path: Path) -> None:
@@ -66,12 +76,16 @@ def test_marks_on_disk_build_the_same_frame(tmp_path: Path) -> None:
     path = tmp_path / "part-00000.parquet"
     t["attendance"].to_parquet(path)
     on_disk = RawTables(dict(t.without("attendance").frames), attendance_files=[path])
-    pd.testing.assert_frame_equal(build_features(on_disk, as_of=tiny.AS_OF), _result().frame)
+    pd.testing.assert_frame_equal(
+        build_features(on_disk, as_of=tiny.AS_OF), _result().frame
+    )
 
 
 def test_progress_is_reported_step_by_step() -> None:
     seen: list[tuple[int, int]] = []
-    build_features(tiny.tiny_tables(), as_of=tiny.AS_OF, progress=lambda i, n: seen.append((i, n)))
+    build_features(
+        tiny.tiny_tables(), as_of=tiny.AS_OF, progress=lambda i, n: seen.append((i, n))
+    )
     assert seen == [(i, len(STEPS)) for i in range(1, len(STEPS) + 1)]
 
 
@@ -79,10 +93,18 @@ def test_progress_is_reported_step_by_step() -> None:
     "tables, message",
     [
         (lambda t: t.without("census"), "without the census table"),
-        (lambda t: t.with_frames(census=t["census"].drop(columns=["enrolment_status"])),
-         "census: required column"),
-        (lambda t: t.with_frames(attendance=t["attendance"].drop(columns=["session"])),
-         "attendance: required column"),
+        (
+            lambda t: t.with_frames(
+                census=t["census"].drop(columns=["enrolment_status"])
+            ),
+            "census: required column",
+        ),
+        (
+            lambda t: t.with_frames(
+                attendance=t["attendance"].drop(columns=["session"])
+            ),
+            "attendance: required column",
+        ),
     ],
 )
 def test_unusable_tables_are_refused_with_a_message(tables, message: str) -> None:

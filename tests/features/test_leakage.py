@@ -16,6 +16,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
+import tiny_la_features as tiny
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,6 @@ from cmerisk.data.school_calendar import census_dates
 from cmerisk.data.tables import RawTables
 from cmerisk.features import build_features
 from cmerisk.labels import cme_label
-import tiny_la_features as tiny
 
 IDS = ["p1", "p2", "p3", "p4", "p5", "p6", "ghost", "fresh1", "fresh2"]
 URNS = ["100001", "100002", "200001", "300001"]
@@ -57,7 +57,9 @@ def _rows(table: str, when: st.SearchStrategy[date]) -> st.SearchStrategy[list[t
     ends = _maybe(_dates(date(2020, 1, 1), date(2026, 12, 31)))
     row = {
         "census": st.tuples(
-            pid, when, urn,
+            pid,
+            when,
+            urn,
             st.sampled_from([*codes.SCHOOL_PHASES, "bogus"]),
             st.sampled_from([*codes.NC_YEARS, "13"]),
             st.booleans(),
@@ -66,20 +68,32 @@ def _rows(table: str, when: st.SearchStrategy[date]) -> st.SearchStrategy[list[t
             st.sampled_from(["C", "M", "S", "Q"]),
         ),
         "attendance": st.tuples(
-            pid, urn, when, st.sampled_from(["AM", "PM", "XX"]),
+            pid,
+            urn,
+            when,
+            st.sampled_from(["AM", "PM", "XX"]),
             st.sampled_from([*sorted(codes.ALL_ATTENDANCE_CODES), "ZZ"]),
         ),
         "attendance_termly": st.tuples(
             pid, urn, when, st.integers(0, 140), st.integers(0, 40), st.integers(0, 40)
         ),
-        "social_care": st.tuples(pid, st.sampled_from(["CIN", "CPP", "CLA", "XX"]), when, ends),
+        "social_care": st.tuples(
+            pid, st.sampled_from(["CIN", "CPP", "CLA", "XX"]), when, ends
+        ),
         "exclusions": st.tuples(
-            pid, urn, when, st.sampled_from(["suspension", "permanent", "other"]),
+            pid,
+            urn,
+            when,
+            st.sampled_from(["suspension", "permanent", "other"]),
             st.integers(0, 20),
         ),
         "roll_changes": st.tuples(
-            pid, urn, when, st.sampled_from(["admission", "deletion", "moved"]),
-            _maybe(st.sampled_from(sorted(codes.DELETION_GROUNDS))), _maybe(st.booleans()),
+            pid,
+            urn,
+            when,
+            st.sampled_from(["admission", "deletion", "moved"]),
+            _maybe(st.sampled_from(sorted(codes.DELETION_GROUNDS))),
+            _maybe(st.booleans()),
         ),
         "ehe": st.tuples(pid, when, ends),
         "secondary_offers": st.tuples(pid, urn, when),
@@ -88,7 +102,6 @@ def _rows(table: str, when: st.SearchStrategy[date]) -> st.SearchStrategy[list[t
         ),
     }[table]
     return st.lists(row, max_size=12)
-    # fmt: skip
 
 
 def _append(frame: pd.DataFrame, table: str, rows: list[tuple]) -> pd.DataFrame:
@@ -103,7 +116,7 @@ def _append(frame: pd.DataFrame, table: str, rows: list[tuple]) -> pd.DataFrame:
 
 
 def _fresh_pupils(frame: pd.DataFrame) -> pd.DataFrame:
-    """Pupils rows for ids that have no record before as_of (adding them is timeless)."""
+    """Pupils rows for ids with no record before as_of (adding them is timeless)."""
     extra = pd.DataFrame(
         {
             "pupil_id": ["fresh1", "fresh2"],
@@ -120,7 +133,9 @@ def _fresh_pupils(frame: pd.DataFrame) -> pd.DataFrame:
 def _variant(name: str) -> RawTables:
     t = tiny.tiny_tables()
     if name == "termly":
-        return t.without("attendance").with_frames(attendance_termly=tiny.attendance_termly())
+        return t.without("attendance").with_frames(
+            attendance_termly=tiny.attendance_termly()
+        )
     return t
 
 
@@ -141,9 +156,16 @@ def _future(draw: st.DrawFn, variant: str) -> tuple[date, RawTables, RawTables]:
         if end is not None:
             f = frames[table].copy()
             unknown = (f[end].isna() | (f[end] >= pd.Timestamp(as_of))).to_numpy()
-            moved = draw(st.lists(_maybe(later), min_size=int(unknown.sum()),
-                                  max_size=int(unknown.sum())))
-            f.loc[unknown, end] = pd.to_datetime(pd.Series(moved, dtype="object")).to_numpy()
+            moved = draw(
+                st.lists(
+                    _maybe(later),
+                    min_size=int(unknown.sum()),
+                    max_size=int(unknown.sum()),
+                )
+            )
+            f.loc[unknown, end] = pd.to_datetime(
+                pd.Series(moved, dtype="object")
+            ).to_numpy()
             frames[table] = f
     return as_of, base, RawTables(frames)
 
@@ -170,15 +192,21 @@ def test_the_property_can_fail() -> None:
     marks = base["attendance"]
     day = pd.Timestamp(tiny.AS_OF - timedelta(days=1))
     extra = pd.DataFrame(
-        {"pupil_id": ["p2"], "school_urn": ["200001"], "date": [day], "session": ["AM"],
-         "code": ["N"]}
+        {
+            "pupil_id": ["p2"],
+            "school_urn": ["200001"],
+            "date": [day],
+            "session": ["AM"],
+            "code": ["N"],
+        }
     )
     changed = base.with_frames(attendance=pd.concat([marks, extra], ignore_index=True))
     a = build_features(base, as_of=tiny.AS_OF).set_index("pupil_id")
     b = build_features(changed, as_of=tiny.AS_OF).set_index("pupil_id")
-    assert b.loc["p2", "unauthorised_absence_rate_this_term"] > a.loc[
-        "p2", "unauthorised_absence_rate_this_term"
-    ]
+    assert (
+        b.loc["p2", "unauthorised_absence_rate_this_term"]
+        > a.loc["p2", "unauthorised_absence_rate_this_term"]
+    )
 
 
 HORIZON = 245
@@ -213,13 +241,22 @@ def test_labels_ignore_records_outside_their_window(data) -> None:
     )
 
 
-@pytest.mark.parametrize("offset, expected", [(0, 0), (1, 1), (HORIZON, 1), (HORIZON + 1, 0)])
+@pytest.mark.parametrize(
+    "offset, expected", [(0, 0), (1, 1), (HORIZON, 1), (HORIZON + 1, 0)]
+)
 def test_label_window_edges(offset: int, expected: int) -> None:
     """(as_of, as_of + horizon]: the as-of day is out, the last day is in."""
     t = tiny.tiny_tables()
     start = pd.Timestamp(tiny.AS_OF + timedelta(days=offset))
     cme = pd.DataFrame(
-        {"pupil_id": ["p6"], "start_date": [start], "end_date": [pd.NaT], "outcome": [None]}
+        {
+            "pupil_id": ["p6"],
+            "start_date": [start],
+            "end_date": [pd.NaT],
+            "outcome": [None],
+        }
     )
-    lab = cme_label(t.with_frames(cme_episodes=cme), as_of=tiny.AS_OF, horizon_days=HORIZON)
+    lab = cme_label(
+        t.with_frames(cme_episodes=cme), as_of=tiny.AS_OF, horizon_days=HORIZON
+    )
     assert lab.set_index("pupil_id").loc["p6", "cme"] == expected

@@ -1,4 +1,4 @@
-"""Mobility features: moves, in-year admissions, earlier EHE/CME, unknown destinations."""
+"""Mobility: moves, in-year admissions, earlier EHE/CME, unknown destinations."""
 
 from __future__ import annotations
 
@@ -16,18 +16,27 @@ W = Windows.at(date(2024, 5, 16))
 def _census(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
     """(day, urn, phase) for pupil a."""
     return pd.DataFrame(
-        {"pupil_id": "a", "census_date": pd.to_datetime([r[0] for r in rows]),
-         "school_urn": [r[1] for r in rows], "school_phase": [r[2] for r in rows],
-         "enrolment_status": "C"}
+        {
+            "pupil_id": "a",
+            "census_date": pd.to_datetime([r[0] for r in rows]),
+            "school_urn": [r[1] for r in rows],
+            "school_phase": [r[2] for r in rows],
+            "enrolment_status": "C",
+        }
     )
 
 
 def _roll(rows: list[tuple[str, str, str, bool | None]]) -> pd.DataFrame:
     """(day, urn, change, destination known) for pupil a."""
     return pd.DataFrame(
-        {"pupil_id": "a", "date": pd.to_datetime([r[0] for r in rows]),
-         "school_urn": [r[1] for r in rows], "change": [r[2] for r in rows],
-         "deletion_ground": None, "destination_known": [r[3] for r in rows]}
+        {
+            "pupil_id": "a",
+            "date": pd.to_datetime([r[0] for r in rows]),
+            "school_urn": [r[1] for r in rows],
+            "change": [r[2] for r in rows],
+            "deletion_ground": None,
+            "destination_known": [r[3] for r in rows],
+        }
     )
 
 
@@ -36,11 +45,26 @@ def _roll(rows: list[tuple[str, str, str, bool | None]]) -> pd.DataFrame:
     [
         ([("2023-05-18", "1", "primary"), ("2024-01-18", "1", "primary")], 0),
         ([("2023-05-18", "1", "primary"), ("2024-01-18", "2", "primary")], 1),
-        ([("2023-05-18", "1", "primary"), ("2023-10-05", "3", "secondary")], 0),  # Y6 -> Y7
-        ([("2023-05-18", "1", "secondary"), ("2023-10-05", "3", "ap"),
-          ("2024-01-18", "1", "secondary")], 2),
-        ([("2021-05-20", "1", "primary"), ("2022-01-20", "2", "primary"),
-          ("2024-01-18", "2", "primary")], 0),  # over 2 years ago
+        (
+            [("2023-05-18", "1", "primary"), ("2023-10-05", "3", "secondary")],
+            0,
+        ),  # Y6 -> Y7
+        (
+            [
+                ("2023-05-18", "1", "secondary"),
+                ("2023-10-05", "3", "ap"),
+                ("2024-01-18", "1", "secondary"),
+            ],
+            2,
+        ),
+        (
+            [
+                ("2021-05-20", "1", "primary"),
+                ("2022-01-20", "2", "primary"),
+                ("2024-01-18", "2", "primary"),
+            ],
+            0,
+        ),  # over 2 years ago
     ],
 )
 def test_school_moves(census, moves: int) -> None:
@@ -51,12 +75,29 @@ def test_school_moves(census, moves: int) -> None:
 
 def test_admissions_deletions_and_earlier_episodes() -> None:
     census = _census([("2023-10-05", "1", "primary")])
-    roll = _roll([("2023-09-06", "1", "admission", None), ("2024-02-01", "1", "deletion", False),
-                  ("2024-02-06", "2", "admission", None), ("2024-05-16", "3", "admission", None)])
-    ehe = pd.DataFrame({"pupil_id": ["a"], "start_date": pd.to_datetime(["2022-01-01"]),
-                        "end_date": pd.to_datetime(["2022-06-01"])})
-    cme = pd.DataFrame({"pupil_id": ["b"], "start_date": pd.to_datetime(["2023-01-01"]),
-                        "end_date": [pd.NaT], "outcome": [None]})
+    roll = _roll(
+        [
+            ("2023-09-06", "1", "admission", None),
+            ("2024-02-01", "1", "deletion", False),
+            ("2024-02-06", "2", "admission", None),
+            ("2024-05-16", "3", "admission", None),
+        ]
+    )
+    ehe = pd.DataFrame(
+        {
+            "pupil_id": ["a"],
+            "start_date": pd.to_datetime(["2022-01-01"]),
+            "end_date": pd.to_datetime(["2022-06-01"]),
+        }
+    )
+    cme = pd.DataFrame(
+        {
+            "pupil_id": ["b"],
+            "start_date": pd.to_datetime(["2023-01-01"]),
+            "end_date": [pd.NaT],
+            "outcome": [None],
+        }
+    )
     frames = {"census": census, "roll_changes": roll, "ehe": ehe, "cme_episodes": cme}
     f = mobility_features(pd.Series(["a", "b"]), frames, w=W)
     a = f.loc["a"]
@@ -65,10 +106,17 @@ def test_admissions_deletions_and_earlier_episodes() -> None:
     assert a["days_since_admission"] == (date(2024, 5, 16) - date(2024, 2, 6)).days
     assert a["unknown_destination_deletions_2y"] == 1
     assert (a["previous_ehe"], a["previous_cme"]) == (1.0, 0.0)
-    assert (f.loc["b", "previous_cme"], f.loc["b", "in_year_admissions_2y"]) == (1.0, 0.0)
+    assert (f.loc["b", "previous_cme"], f.loc["b", "in_year_admissions_2y"]) == (
+        1.0,
+        0.0,
+    )
 
 
 def test_school_phase_is_the_commonest_recorded() -> None:
-    census = pd.DataFrame({"school_urn": ["1", "1", "1", "2"],
-                           "school_phase": ["primary", "primary", "special", None]})
+    census = pd.DataFrame(
+        {
+            "school_urn": ["1", "1", "1", "2"],
+            "school_phase": ["primary", "primary", "special", None],
+        }
+    )
     assert school_phases(census).to_dict() == {"1": "primary"}

@@ -7,8 +7,8 @@ import string
 
 import pandas as pd
 import pytest
-
 import tiny_la_features as tiny
+
 from cmerisk.config import ExperimentConfig
 from cmerisk.data.contract import TABLES
 from cmerisk.features import (
@@ -42,21 +42,26 @@ def test_every_reason_renders_for_real_rows(feature, pupil: str) -> None:
 
 @pytest.mark.parametrize("feature", FEATURES, ids=lambda f: f.name)
 def test_no_reason_speaks_of_a_protected_characteristic(feature) -> None:
-    fields = {name for _, name, _, _ in string.Formatter().parse(feature.reason) if name}
+    fields = {
+        name for _, name, _, _ in string.Formatter().parse(feature.reason) if name
+    }
     assert not fields & set(PROTECTED)
     assert fields <= {"value", "reference"} | set(_frame().columns), fields
 
 
 def test_reasons_read_like_the_examples() -> None:
     by_name = {f.name: f for f in FEATURES}
-    assert by_name["absence_rate_this_year"].render_reason(value=0.34, reference=0.05) == (
-        "missed 34% of sessions this school year (LA median 5%)"
-    )
+    assert by_name["absence_rate_this_year"].render_reason(
+        value=0.34, reference=0.05
+    ) == ("missed 34% of sessions this school year (LA median 5%)")
     row = _frame().set_index("pupil_id").loc["p1"].to_dict()
-    assert by_name["persistent_absence_this_year"].render_reason(value=1.0, row=row) == (
-        "persistently absent this school year: missed 14% of sessions (10% or more)"
+    assert by_name["persistent_absence_this_year"].render_reason(
+        value=1.0, row=row
+    ) == ("persistently absent this school year: missed 14% of sessions (10% or more)")
+    assert (
+        by_name["age_months"].render_reason(value=138.0, row=row)
+        == "aged 11 (138 months)"
     )
-    assert by_name["age_months"].render_reason(value=138.0, row=row) == "aged 11 (138 months)"
 
 
 def test_every_feature_column_is_declared_once_and_protected_ones_never() -> None:
@@ -73,7 +78,9 @@ def test_every_feature_column_is_declared_once_and_protected_ones_never() -> Non
 def test_the_spec_the_model_reads() -> None:
     spec = cme_spec()
     assert (spec.id, spec.target, spec.time) == ("pupil_id", "cme", "as_of")
-    assert set(spec.protected) == set(PROTECTED) and set(PROTECTED) <= set(spec.sensitive_names)
+    assert set(spec.protected) == set(PROTECTED) and set(PROTECTED) <= set(
+        spec.sensitive_names
+    )
     frame = _frame()
     assert set(spec.sensitive_names) <= set(frame.columns)
     assert set(spec.carry) <= set(frame.columns)
@@ -84,9 +91,18 @@ def test_the_spec_the_model_reads() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["absence_rate_this_year", "unauthorised_absence_rate_this_term", "longest_unexplained_run_12m",
-     "current_unexplained_run", "unresolved_n_sessions_this_year", "suspensions_1y",
-     "persistent_absence_this_year", "cin_current", "school_moves_2y", "no_secondary_offer"],
+    [
+        "absence_rate_this_year",
+        "unauthorised_absence_rate_this_term",
+        "longest_unexplained_run_12m",
+        "current_unexplained_run",
+        "unresolved_n_sessions_this_year",
+        "suspensions_1y",
+        "persistent_absence_this_year",
+        "cin_current",
+        "school_moves_2y",
+        "no_secondary_offer",
+    ],
 )
 def test_more_of_a_clear_risk_never_lowers_it(name: str) -> None:
     assert {f.name: f for f in FEATURES}[name].monotone == 1

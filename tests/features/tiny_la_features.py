@@ -105,7 +105,10 @@ def roll_changes() -> pd.DataFrame:
 
 
 def attendance() -> pd.DataFrame:
-    """Every school day since September 2022 for p1, p2, p6; p1's last 6 days unexplained."""
+    """Every school day since September 2022 for p1, p2, p6.
+
+    p1's last 6 days before AS_OF are unexplained; p1 is ill every tenth day.
+    """
     days = [d for d in school_days(2022) + school_days(2023) if d < AS_OF]
     rows = []
     for pid, urn in (("p1", "100001"), ("p2", "200001"), ("p6", "100001")):
@@ -191,10 +194,28 @@ def attendance_termly() -> pd.DataFrame:
 
     rows = []
     for year in (2022, 2023):
-        for term, (start, _end) in term_dates(year).items():
-            for pid, urn, absent in (("p1", "100001", 14), ("p2", "200001", 2),
-                                     ("p6", "100001", 0)):
-                rows.append((pid, urn, pd.Timestamp(start), 126, absent // 2, absent - absent // 2))
-    cols = ["pupil_id", "school_urn", "term_start", "sessions_possible",
-            "sessions_authorised", "sessions_unauthorised"]
+        for start, _end in term_dates(year).values():
+            for pid, urn, absent in (
+                ("p1", "100001", 14),
+                ("p2", "200001", 2),
+                ("p6", "100001", 0),
+            ):
+                rows.append(
+                    (
+                        pid,
+                        urn,
+                        pd.Timestamp(start),
+                        126,
+                        absent // 2,
+                        absent - absent // 2,
+                    )
+                )
+    cols = [
+        "pupil_id",
+        "school_urn",
+        "term_start",
+        "sessions_possible",
+        "sessions_authorised",
+        "sessions_unauthorised",
+    ]
     return pd.DataFrame(rows, columns=cols)

@@ -1,4 +1,4 @@
-"""`cmerisk features`: point-in-time features (and labels) at one as-of date, as Parquet."""
+"""`cmerisk features`: point-in-time features (and labels) at one as-of, as Parquet."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def register(app: typer.Typer) -> None:
         }
         summary = (
             f"{len(frame):,} pupils on roll at {day.isoformat()} "
-            f"({result.attendance_source} attendance), {frame.shape[1]} columns -> {out}"
+            f"({result.attendance_source} attendance), "
+            f"{frame.shape[1]} columns -> {out}"
         )
         if left_out:
             summary += "; not on roll: " + ", ".join(

@@ -34,7 +34,7 @@ Examples
 >>> import pandas as pd
 >>> from cmerisk.data.tables import RawTables
 >>> marks = pd.DataFrame({"pupil_id": ["a"] * 4, "school_urn": ["100001"] * 4,
-...     "date": pd.to_datetime(["2024-05-13", "2024-05-13", "2024-05-14", "2024-05-14"]),
+...     "date": pd.to_datetime(["2024-05-13"] * 2 + ["2024-05-14"] * 2),
 ...     "session": ["AM", "PM", "AM", "PM"], "code": ["/", "N", "O", "G"]})
 >>> agg = aggregate_marks(RawTables({"attendance": marks}), as_of=date(2024, 5, 16))
 >>> agg.loc["a", ["possible_year", "absent_year", "longest_run"]].tolist()
@@ -87,7 +87,7 @@ def connect(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection that spills to ``temp_directory`` past ``memory_limit``."""
     with tempfile.TemporaryDirectory(prefix="cmerisk-duckdb-") as tmp:
-        config: dict[str, str | int | bool] = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
             "temp_directory": str(temp_directory or tmp),
             "preserve_insertion_order": False,
@@ -99,7 +99,6 @@ def connect(
             yield con
         finally:
             con.close()
-
 
 
 def aggregate_marks(
@@ -133,7 +132,9 @@ def aggregate_marks(
     """
     if con is None:
         with connect() as own:
-            return aggregate_marks(tables, as_of=as_of, roll_changes=roll_changes, con=own)
+            return aggregate_marks(
+                tables, as_of=as_of, roll_changes=roll_changes, con=own
+            )
     w = Windows.at(as_of)
     marks = tables.attendance_relation(con)
     attendance_known_at(marks, as_of=as_of, since=w.earliest_mark).create_view(
@@ -154,7 +155,9 @@ def aggregate_marks(
         con.register("reg_intervals", iv)
         con.register("reg_pairs", iv[["k", "school_urn"]].drop_duplicates())
     cut = con.sql(sql.n_cutoff_sql(w)).fetchall()
-    query = sql.marks_sql(w, n_cutoff=cut[0][0] if cut else None, registration=registration)
+    query = sql.marks_sql(
+        w, n_cutoff=cut[0][0] if cut else None, registration=registration
+    )
     result = con.sql(query).df()
     is_run = (result["kind"] == "run").to_numpy()
     out = _from_periods(result.loc[~is_run], keys=keys["k"])
@@ -163,13 +166,23 @@ def aggregate_marks(
     dirty = [("n_invalid", sql.quality_sql), ("n_extra", sql.duplicates_sql)]
     for total, make in dirty:
         if out[total].sum() > 0:
-            out = out.join(con.sql(make(w, registration=registration)).df().set_index("k"))
+            out = out.join(
+                con.sql(make(w, registration=registration)).df().set_index("k")
+            )
     out = out.reindex(columns=[*AGG_COLUMNS, "n_invalid", "n_extra"]).fillna(0)
     out = out.astype("int64")
-    assert (out["n_unknown"] + out["n_bad_session"] + out["n_outside"] == out["n_invalid"]).all()
-    assert (out["dup_identical"] + out["dual"] + out["conflicting"] == out["n_extra"]).all()
-    out.index = pd.Index(keys["pupil_id"].to_numpy()[out.index.to_numpy()], name="pupil_id")
-    example = con.sql(sql.example_code_sql()).fetchall() if out["n_unknown"].any() else []
+    assert (
+        out["n_unknown"] + out["n_bad_session"] + out["n_outside"] == out["n_invalid"]
+    ).all()
+    assert (
+        out["dup_identical"] + out["dual"] + out["conflicting"] == out["n_extra"]
+    ).all()
+    out.index = pd.Index(
+        keys["pupil_id"].to_numpy()[out.index.to_numpy()], name="pupil_id"
+    )
+    example = (
+        con.sql(sql.example_code_sql()).fetchall() if out["n_unknown"].any() else []
+    )
     out["bad_code"] = example[0][0] if example else None
     return out[[*AGG_COLUMNS, "bad_code"]].sort_index()
 
@@ -191,7 +204,9 @@ def _from_periods(periods: pd.DataFrame, *, keys: pd.Series) -> pd.DataFrame:
     out["unresolved_n"] = this_year.loc[settled].groupby("k")["n_code"].sum()
     for c in ("c2", "e", "kb", "late"):
         out[c] = this_year.groupby("k")[c].sum()
-    recent = periods.loc[periods["recent"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    recent = periods.loc[
+        periods["recent"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    ]
     out["counted_days_12m"] = recent.groupby("k")["counted_days"].sum()
     out["explained_days_12m"] = recent.groupby("k")["explained_days"].sum()
     return out
@@ -214,10 +229,15 @@ def count_undated_marks(tables: RawTables, *, con: duckdb.DuckDBPyConnection) ->
     are none, the marks are not scanned.
     """
     files = [str(f) for f in tables.attendance_files]
-    if "attendance" not in tables.frames and files and all(f.endswith(".parquet") for f in files):
+    if (
+        "attendance" not in tables.frames
+        and files
+        and all(f.endswith(".parquet") for f in files)
+    ):
         meta = con.sql(
             "SELECT count(*) - count(stats_null_count), sum(stats_null_count) "
-            "FROM parquet_metadata($files) WHERE path_in_schema IN ('date', 'pupil_id')",
+            "FROM parquet_metadata($files) "
+            "WHERE path_in_schema IN ('date', 'pupil_id')",
             params={"files": files},
         ).fetchall()
         if meta and meta[0][0] == 0 and meta[0][1] == 0:
@@ -293,7 +313,10 @@ def attendance_features(
 
 
 def add_absence_flags(frame: pd.DataFrame) -> pd.DataFrame:
-    """Persistent (>= 10%) and severe (>= 50%) absence flags this school year (NaN if unknown)."""
+    """Persistent (>= 10%) and severe (>= 50%) absence flags this school year.
+
+    Missing when the rate is.
+    """
     rate = frame["absence_rate_this_year"]
     # Rates are compared with a small tolerance so that 38/380 counts as 10%.
     eps = 1e-9

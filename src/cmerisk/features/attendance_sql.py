@@ -16,7 +16,8 @@ a window ``sum`` and ``arg_max`` (Spark calls it ``max_by``).
 
 Examples
 --------
->>> code_table().set_index("code").loc[["H", "N", "/"], ["norm_code", "category"]].values.tolist()
+>>> table = code_table().set_index("code")
+>>> table.loc[["H", "N", "/"], ["norm_code", "category"]].values.tolist()
 [['C', 'authorised'], ['N', 'unauthorised'], ['/', 'present']]
 """
 
@@ -34,8 +35,8 @@ __all__ = [
     "code_table",
     "duplicates_sql",
     "example_code_sql",
-    "n_cutoff_sql",
     "marks_sql",
+    "n_cutoff_sql",
     "quality_sql",
     "registration_intervals",
 ]
@@ -116,8 +117,12 @@ def registration_intervals(roll_changes: pd.DataFrame) -> pd.DataFrame:
     pair = ["pupil_id", "school_urn"]
     is_del = rc["change"] == "deletion"
     # For every change, the date of the next deletion at the same pair (itself if one).
-    next_del = rc["date"].where(is_del).groupby([rc["pupil_id"], rc["school_urn"]]).bfill()
-    adm = rc.loc[~is_del].assign(reg_start=lambda f: f["date"], reg_end=next_del[~is_del])
+    next_del = (
+        rc["date"].where(is_del).groupby([rc["pupil_id"], rc["school_urn"]]).bfill()
+    )
+    adm = rc.loc[~is_del].assign(
+        reg_start=lambda f: f["date"], reg_end=next_del[~is_del]
+    )
     first = rc.groupby(pair, sort=False).head(1)
     lead = first.loc[first["change"] == "deletion"].assign(
         reg_start=pd.Timestamp(FAR_PAST), reg_end=lambda f: f["date"]
@@ -166,7 +171,8 @@ def _valid_marks(*, since: date, registration: bool) -> str:
                CASE WHEN c.priority IS NULL THEN 1 ELSE 0 END AS unknown_code,
                CASE WHEN c.priority IS NOT NULL AND m.session NOT IN ('AM', 'PM')
                     THEN 1 ELSE 0 END AS bad_session,
-               CASE WHEN c.priority IS NOT NULL AND m.session IN ('AM', 'PM') AND {outside}
+               CASE WHEN c.priority IS NOT NULL AND m.session IN ('AM', 'PM')
+                         AND {outside}
                     THEN 1 ELSE 0 END AS outside,
                CASE WHEN c.priority IS NOT NULL AND m.session IN ('AM', 'PM')
                          AND NOT {outside} THEN c.priority END AS ok_p
@@ -180,10 +186,12 @@ def _dup_classes(nv: str, nc: str, p: str, pmin: str, pcmin: str) -> dict[str, s
     marks beside the kept one (dual registration), or conflicting codes."""
     return {
         "dup_identical": f"CASE WHEN {nc} >= 1 THEN (CASE WHEN {pcmin} = {p} "
-        f"THEN {nc} - 1 ELSE 0 END) WHEN {nv} >= 1 AND {pmin} = {p} THEN {nv} - 1 ELSE 0 END",
+        f"THEN {nc} - 1 ELSE 0 END) "
+        f"WHEN {nv} >= 1 AND {pmin} = {p} THEN {nv} - 1 ELSE 0 END",
         "dual": f"CASE WHEN {nc} >= 1 THEN {nv} - {nc} "
         f"WHEN {nv} >= 1 AND {pmin} < {p} THEN {nv} - 1 ELSE 0 END",
-        "conflicting": f"CASE WHEN {nc} >= 1 AND {pcmin} < {p} THEN {nc} - 1 ELSE 0 END",
+        "conflicting": f"CASE WHEN {nc} >= 1 AND {pcmin} < {p} "
+        f"THEN {nc} - 1 ELSE 0 END",
     }
 
 
@@ -214,18 +222,29 @@ def _per_session(names: tuple[str, ...]) -> str:
         "p_max": "max(CASE WHEN session = '{S}' THEN ok_p END)",
     }
     return ",\n               ".join(
-        exprs[n].format(S=s.upper()) + f" AS {n}_{s}" for s in ("am", "pm") for n in names
+        exprs[n].format(S=s.upper()) + f" AS {n}_{s}"
+        for s in ("am", "pm")
+        for n in names
     )
 
 
 #: Sums :func:`marks_sql` returns per pupil and period.
 PERIOD_SUMS = (
-    "n_marks", "n_invalid", "n_extra", "possible", "absent", "authorised", "unauthorised",
-    "n_code", "c2", "e", "kb", "late", "counted_days", "explained_days",
+    "n_marks", "n_invalid", "n_extra", "possible", "absent", "authorised",
+    "unauthorised", "n_code", "c2", "e", "kb", "late", "counted_days", "explained_days",
 )  # fmt: skip
 
 #: The columns of :func:`marks_sql`'s result.
-MARKS_COLUMNS = ("kind", "k", "period", "settled", "recent", *PERIOD_SUMS, "grp", "run_len")
+MARKS_COLUMNS = (
+    "kind",
+    "k",
+    "period",
+    "settled",
+    "recent",
+    *PERIOD_SUMS,
+    "grp",
+    "run_len",
+)
 
 
 def marks_sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
@@ -296,7 +315,8 @@ def marks_sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
            NULL AS grp, NULL AS run_len
     FROM periods
     UNION ALL
-    SELECT 'run' AS kind, k, NULL AS period, NULL AS settled, NULL AS recent, {null_sums},
+    SELECT 'run' AS kind, k, NULL AS period, NULL AS settled, NULL AS recent,
+           {null_sums},
            grp, count(*) AS run_len
     FROM numbered
     WHERE unexplained
@@ -320,7 +340,9 @@ def duplicates_sql(w: Windows, *, registration: bool) -> str:
     """Per pupil key ``k``: the extra marks of sessions with several usable
     ones, by kind (identical, dual registration, conflicting)."""
     kinds = _dup_classes("nv", "nc", "p", "p_min", "pc_min")
-    sums = ",\n           ".join(f"sum({expr}) AS {name}" for name, expr in kinds.items())
+    sums = ",\n           ".join(
+        f"sum({expr}) AS {name}" for name, expr in kinds.items()
+    )
     return f"""
     WITH {_valid_marks(since=w.earliest_mark, registration=registration)},
     sessions AS (

@@ -15,7 +15,8 @@ Examples
 ...     "term_start": pd.to_datetime(["2023-09-06", "2024-01-03", "2024-04-08"]),
 ...     "sessions_possible": [140, 120, 100], "sessions_authorised": [10, 6, 0],
 ...     "sessions_unauthorised": [4, 6, 50]})
->>> f = termly_attendance_features(pd.Series(["a"]), termly, w=Windows.at(date(2024, 5, 16)))
+>>> w = Windows.at(date(2024, 5, 16))
+>>> f = termly_attendance_features(pd.Series(["a"]), termly, w=w)
 >>> float(round(f.loc["a", "absence_rate_this_year"], 4))   # autumn + spring only
 0.1
 """
@@ -45,7 +46,7 @@ TERMLY_FEATURES = (
 def termly_attendance_features(
     pupil_ids: pd.Series, termly: pd.DataFrame, *, w: Windows
 ) -> pd.DataFrame:
-    """Absence rates and flags for ``pupil_ids`` from ended terms (summed over schools)."""
+    """Absence rates and flags for ``pupil_ids`` from ended terms (all schools)."""
     t = known_at(termly, table="attendance_termly", as_of=w.as_of)
     t = t.assign(pupil_id=t["pupil_id"].astype(str))
     index = pd.Index(pupil_ids.astype(str), name="pupil_id")

@@ -11,8 +11,8 @@ Examples
 >>> from cmerisk.data.tables import RawTables
 >>> pupils = pd.DataFrame({"pupil_id": ["a"], "date_of_birth": ["2013-03-01"],
 ...     "sex": ["F"], "ethnicity_major": ["White"], "idaci_decile": [3]})
->>> ehe = pd.DataFrame({"pupil_id": ["a", "zz"], "start_date": ["2024-02-01", "2024-03-01"],
-...     "end_date": [None, None]})
+>>> ehe = pd.DataFrame({"pupil_id": ["a", "zz"],
+...     "start_date": ["2024-02-01", "2024-03-01"], "end_date": [None, None]})
 >>> q = DataQuality()
 >>> frames = clean_tables(RawTables({"pupils": pupils, "ehe": ehe}), quality=q)
 >>> frames["ehe"]["pupil_id"].tolist(), q.counts

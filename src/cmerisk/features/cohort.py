@@ -28,9 +28,11 @@ Examples
 >>> import pandas as pd
 >>> pupils = pd.DataFrame({"pupil_id": ["a", "b"],
 ...     "date_of_birth": pd.to_datetime(["2012-10-01", "2012-11-01"])})
->>> census = pd.DataFrame({"pupil_id": ["a", "b"], "census_date": pd.to_datetime(["2024-01-18"] * 2),
+>>> census = pd.DataFrame({"pupil_id": ["a", "b"],
+...     "census_date": pd.to_datetime(["2024-01-18"] * 2),
 ...     "school_urn": ["100001", "100001"], "school_phase": ["primary"] * 2,
-...     "nc_year": ["6", "6"], "fsm_eligible": [True, False], "sen_provision": ["N", "K"],
+...     "nc_year": ["6", "6"], "fsm_eligible": [True, False],
+...     "sen_provision": ["N", "K"],
 ...     "sen_primary_need": [None, "SEMH"], "enrolment_status": ["C", "C"]})
 >>> moves = pd.DataFrame({"pupil_id": ["b"], "school_urn": ["100001"],
 ...     "date": pd.to_datetime(["2024-03-01"]), "change": ["deletion"],
@@ -89,7 +91,7 @@ def _last_friday_of_june(year: int) -> date:
 
 
 def compulsory_school_age_bounds(day: date) -> tuple[date, date]:
-    """Dates of birth (earliest, latest) of children of compulsory school age on ``day``.
+    """Dates of birth (earliest, latest) of the children of compulsory school age.
 
     A child starts on the prescribed day (31 March, 31 August, 31 December) on
     or after their fifth birthday, and stops after the last Friday in June of
@@ -112,7 +114,8 @@ def compulsory_school_age_bounds(day: date) -> tuple[date, date]:
 def age_in_months(date_of_birth: pd.Series, day: date) -> pd.Series:
     """Whole months of age on ``day`` (float; NaN when the birth date is missing).
 
-    >>> age_in_months(pd.Series(pd.to_datetime(["2013-05-17", "2013-05-16"])), date(2024, 5, 16)).tolist()
+    >>> born = pd.Series(pd.to_datetime(["2013-05-17", "2013-05-16"]))
+    >>> age_in_months(born, date(2024, 5, 16)).tolist()
     [131.0, 132.0]
     """
     dob = pd.to_datetime(date_of_birth)
@@ -145,7 +148,8 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     census = known_at(frames["census"], table="census", as_of=as_of)
     if census.empty:
         raise DataError(
-            f"census: no census rows dated before {as_of.isoformat()}, so no pupil can be "
+            f"census: no census rows dated before {as_of.isoformat()}, "
+            "so no pupil can be "
             "placed on roll; choose a later --as-of date"
         )
     census = census.assign(pupil_id=census["pupil_id"].astype(str))
@@ -201,7 +205,9 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     subsidiary = at_latest.loc[
         (at_latest["enrolment_status"] == "S").to_numpy(), "pupil_id"
     ].unique()
-    never_main = seen.difference(reg.index).difference(pd.Index(off["pupil_id"].unique()))
+    never_main = seen.difference(reg.index).difference(
+        pd.Index(off["pupil_id"].unique())
+    )
     sub = stale & member_of(reg.index, subsidiary)
     counts["subsidiary_registration_only"] = int(sub.sum()) + len(never_main)
     counts["not_in_latest_census"] = int((stale & ~sub).sum())

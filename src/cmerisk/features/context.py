@@ -11,7 +11,8 @@ Examples
 ...     "school_phase": ["primary", "ap"]})
 >>> pupils = pd.DataFrame({"pupil_id": ["a", "b"], "sex": ["F", "M"],
 ...     "ethnicity_major": ["White", None], "idaci_decile": [1, 10]})
->>> context_features(cohort, pupils)[["fsm", "idaci_decile", "idaci_quintile"]].values.tolist()
+>>> f = context_features(cohort, pupils)
+>>> f[["fsm", "idaci_decile", "idaci_quintile"]].values.tolist()
 [[1.0, 1.0, '1 (most deprived)'], [nan, 10.0, '5']]
 """
 

@@ -10,7 +10,8 @@ Examples
 --------
 >>> text = "a\\n<!-- generated:rules -->\\nold\\n<!-- end:rules -->\\nb\\n"
 >>> refreshed = refresh(text)
->>> refreshed.startswith("a\\n<!-- generated:rules -->\\n| category |"), "old" in refreshed
+>>> head = "a\\n<!-- generated:rules -->\\n| category |"
+>>> refreshed.startswith(head), "old" in refreshed
 (True, False)
 """
 
@@ -42,7 +43,8 @@ def refresh(text: str) -> str:
         pattern = re.compile(
             rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", flags=re.DOTALL
         )
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+        table = make()
+        text = pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
     return text
 
 

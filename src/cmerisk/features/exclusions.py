@@ -7,7 +7,8 @@ Examples
 >>> ex = pd.DataFrame({"pupil_id": ["a", "a", "a"], "school_urn": ["1"] * 3,
 ...     "start_date": pd.to_datetime(["2022-01-10", "2024-01-10", "2024-06-01"]),
 ...     "category": ["permanent", "suspension", "suspension"], "sessions": [0, 6, 4]})
->>> exclusion_features(pd.Series(["a", "b"]), ex, w=Windows.at(date(2024, 5, 16))).values.tolist()
+>>> w = Windows.at(date(2024, 5, 16))
+>>> exclusion_features(pd.Series(["a", "b"]), ex, w=w).values.tolist()
 [[1.0, 6.0, 1.0], [0.0, 0.0, 0.0]]
 """
 

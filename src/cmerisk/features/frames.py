@@ -32,4 +32,6 @@ def member_of(values: pd.Series | pd.Index, members: Iterable[object]) -> np.nda
     else:
         listed = pd.Series(list(members), dtype="str")
     wanted = pa.array(listed).cast(arr.type)
-    return pc.is_in(arr, value_set=wanted).fill_null(False).to_numpy(zero_copy_only=False)
+    return (
+        pc.is_in(arr, value_set=wanted).fill_null(False).to_numpy(zero_copy_only=False)
+    )

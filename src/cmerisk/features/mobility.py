@@ -15,9 +15,11 @@ Examples
 >>> from datetime import date
 >>> census = pd.DataFrame({"pupil_id": ["a", "a"],
 ...     "census_date": pd.to_datetime(["2023-10-05", "2024-01-18"]),
-...     "school_urn": ["1", "1"], "school_phase": ["primary"] * 2, "enrolment_status": ["C", "C"]})
+...     "school_urn": ["1", "1"], "school_phase": ["primary"] * 2,
+...     "enrolment_status": ["C", "C"]})
 >>> roll = pd.DataFrame({"pupil_id": ["a", "a"], "school_urn": ["1", "2"],
-...     "date": pd.to_datetime(["2024-02-01", "2024-02-05"]), "change": ["deletion", "admission"],
+...     "date": pd.to_datetime(["2024-02-01", "2024-02-05"]),
+...     "change": ["deletion", "admission"],
 ...     "deletion_ground": ["moved_school", None], "destination_known": [False, None]})
 >>> f = mobility_features(pd.Series(["a"]), {"census": census, "roll_changes": roll},
 ...                       w=Windows.at(date(2024, 5, 16)))
@@ -113,7 +115,7 @@ def mobility_features(
         out["days_since_admission"] = (as_of - last_adm).dt.days.astype(float)
         dele = roll.loc[(roll["change"] == "deletion").to_numpy()]
         unknown = (dele["date"] >= two_years) & (
-            dele["destination_known"].astype("boolean") == False
+            ~dele["destination_known"].astype("boolean")
         )
         out["unknown_destination_deletions_2y"] = (
             unknown.fillna(False)

@@ -12,12 +12,14 @@ Examples
 >>> q.add("attendance_unknown_code", 3, example="ZZ")
 >>> q.counts
 {'attendance_unknown_code': 3}
->>> print(q.describe()[0])
-attendance.code: 3 marks with a code not in the 2024 regulations or the legacy map (e.g. 'ZZ'); not counted as possible sessions
->>> DataQuality(on_dirty="raise").add("census_without_pupil", 1, example="2024-01-18")
+>>> print(q.describe()[0])  # doctest: +NORMALIZE_WHITESPACE
+attendance.code: 3 marks with a code not in the 2024 regulations or the legacy
+map (e.g. 'ZZ'); not counted as possible sessions
+>>> q = DataQuality(on_dirty="raise")
+>>> q.add("census_without_pupil", 1, example="2024-01-18")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
-cmerisk.errors.DataError: census.pupil_id: 1 census rows whose pupil is not in the pupils table (e.g. census_date 2024-01-18); their pupils cannot join the cohort
+cmerisk.errors.DataError: census.pupil_id: 1 census rows whose pupil is not in the ...
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ RULES.update(_per_table_rules())
 
 class Finding(NamedTuple):
     category: str
-    count: int
+    records: int
     example: str
 
 
@@ -245,7 +247,7 @@ class DataQuality(dict[str, int]):
                     "category": f.category,
                     "table": rule.table,
                     "column": rule.column,
-                    "count": f.count,
+                    "count": f.records,
                     "example": f.example,
                     "outcome": rule.outcome,
                 }
@@ -262,7 +264,7 @@ def _sentence(f: Finding) -> str:
         label = f"{rule.example_label} " if rule.example_label else ""
         shown = f.example if rule.example_label else repr(f.example)
         example = f" (e.g. {label}{shown})"
-    return f"{where}: {f.count} {rule.what}{example}; {rule.outcome}"
+    return f"{where}: {f.records} {rule.what}{example}; {rule.outcome}"
 
 
 def rules_markdown() -> str:
@@ -271,9 +273,13 @@ def rules_markdown() -> str:
     >>> rules_markdown().splitlines()[0]
     '| category | table.column | what is counted | what happens |'
     """
-    lines = ["| category | table.column | what is counted | what happens |", "|---|---|---|---|"]
+    lines = [
+        "| category | table.column | what is counted | what happens |",
+        "|---|---|---|---|",
+    ]
     for category, rule in RULES.items():
         lines.append(
-            f"| `{category}` | {rule.table}.{rule.column} | {rule.what} | {rule.outcome} |"
+            f"| `{category}` | {rule.table}.{rule.column} | {rule.what} "
+            f"| {rule.outcome} |"
         )
     return "\n".join(lines) + "\n"

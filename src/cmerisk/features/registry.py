@@ -53,7 +53,8 @@ def _attendance() -> list[FeatureSpec]:
             _f(
                 f"absence_rate_{suffix}",
                 "attendance",
-                f"missed {{value:.0%}} of sessions {words} (LA median {{reference:.0%}})",
+                f"missed {{value:.0%}} of sessions {words} "
+                "(LA median {reference:.0%})",
                 kind="rate",
                 monotone=1,
                 description=f"Absent sessions / possible sessions, {words}.",
@@ -61,10 +62,10 @@ def _attendance() -> list[FeatureSpec]:
             _f(
                 f"authorised_absence_rate_{suffix}",
                 "attendance",
-                f"authorised absence (illness, appointments...) in {{value:.0%}} of sessions "
-                f"{words} (LA median {{reference:.0%}})",
+                "authorised absence (illness, appointments...) in {value:.0%} of "
+                f"sessions {words} (LA median {{reference:.0%}})",
                 kind="rate",
-                description=f"Authorised absence sessions / possible sessions, {words}.",
+                description=f"Authorised absence / possible sessions, {words}.",
             ),
             _f(
                 f"unauthorised_absence_rate_{suffix}",
@@ -73,15 +74,15 @@ def _attendance() -> list[FeatureSpec]:
                 f"(LA median {{reference:.0%}})",
                 kind="rate",
                 monotone=1,
-                description=f"Unauthorised absence sessions (G, N, O, U) / possible sessions, {words}.",
+                description=f"Unauthorised (G, N, O, U) / possible sessions, {words}.",
             ),
         ]
     out += [
         _f(
             "persistent_absence_this_year",
             "attendance",
-            "persistently absent this school year: missed {absence_rate_this_year:.0%} of "
-            "sessions (10% or more)",
+            "persistently absent this school year: missed "
+            "{absence_rate_this_year:.0%} of sessions (10% or more)",
             kind="flag",
             monotone=1,
             description="1 when the absence rate this school year is at least 10%.",
@@ -101,13 +102,13 @@ def _attendance() -> list[FeatureSpec]:
             "absence this term {absence_rate_this_term:.0%}, against "
             "{absence_rate_last_year:.0%} over last school year",
             kind="number",
-            description="Absence rate this term minus the rate over the previous school year.",
+            description="Absence rate this term minus last school year's.",
         ),
         _f(
             "longest_unexplained_run_12m",
             "attendance",
-            "{value:.0f} school days in a row of unexplained absence in the last 12 months "
-            "(LA median {reference:.0f})",
+            "{value:.0f} school days in a row of unexplained absence in the last "
+            "12 months (LA median {reference:.0f})",
             kind="days",
             monotone=1,
             description="Longest run of school days whose counted sessions were all "
@@ -125,8 +126,8 @@ def _attendance() -> list[FeatureSpec]:
         _f(
             "unresolved_n_sessions_this_year",
             "attendance",
-            "{value:.0f} sessions this school year still coded N (no reason given) after "
-            "5 school days",
+            "{value:.0f} sessions this school year still coded N (no reason given) "
+            "after 5 school days",
             kind="count",
             monotone=1,
             description="N marks this school year still N five school days later.",
@@ -151,15 +152,16 @@ def _attendance() -> list[FeatureSpec]:
         _f(
             "off_site_sessions_this_year",
             "attendance",
-            "{value:.0f} sessions in LA-arranged or other off-site provision (codes K, B) "
-            "this school year",
+            "{value:.0f} sessions in LA-arranged or other off-site provision "
+            "(codes K, B) this school year",
             kind="count",
             description="Sessions coded K or B this school year.",
         ),
         _f(
             "late_sessions_this_year",
             "attendance",
-            "late for {value:.0f} sessions this school year (LA median {reference:.0f})",
+            "late for {value:.0f} sessions this school year "
+            "(LA median {reference:.0f})",
             kind="count",
             description="Sessions coded L or U this school year.",
         ),
@@ -199,7 +201,8 @@ def _others() -> list[FeatureSpec]:
             "needs",
             "SEN provision changed in the last 12 months",
             kind="flag",
-            description="1 when the census rows of the last 12 months disagree on SEN provision.",
+            description="1 when the census rows of the last 12 months disagree on "
+            "SEN provision.",
         ),
         # social care
         _f(
@@ -239,7 +242,7 @@ def _others() -> list[FeatureSpec]:
             "{value:.0f} social-care episodes in the last 3 years",
             kind="count",
             monotone=1,
-            description="Social-care episodes open at any time during the last 3 years.",
+            description="Social-care episodes open at any time in the last 3 years.",
         ),
         # mobility
         _f(
@@ -250,8 +253,8 @@ def _others() -> list[FeatureSpec]:
             kind="count",
             monotone=1,
             **ctx,
-            description="Changes of registered school in the last 2 years, excluding the "
-            "normal primary-to-secondary transfer.",
+            description="Changes of registered school in the last 2 years, "
+            "excluding the normal primary-to-secondary transfer.",
         ),
         _f(
             "in_year_admissions_2y",
@@ -291,8 +294,8 @@ def _others() -> list[FeatureSpec]:
         _f(
             "unknown_destination_deletions_2y",
             "mobility",
-            "{value:.0f} deletions from a school roll to an unknown destination in the last "
-            "2 years",
+            "{value:.0f} deletions from a school roll to an unknown destination in "
+            "the last 2 years",
             kind="count",
             monotone=1,
             **ctx,
@@ -338,8 +341,8 @@ def _others() -> list[FeatureSpec]:
             "in Year 6 with no secondary school place recorded",
             kind="flag",
             monotone=1,
-            description="Year 6 pupil with no secondary offer before as_of (missing for "
-            "other years).",
+            description="Year 6 pupil with no secondary offer before as_of "
+            "(missing for other years).",
         ),
         # exclusions
         _f(
@@ -390,7 +393,8 @@ def _others() -> list[FeatureSpec]:
             kind="category",
             categorical=True,
             **ctx,
-            description="Phase of the current school (primary, secondary, special, ap).",
+            description="Phase of the current school (primary, secondary, special, "
+            "ap).",
         ),
     ]
 
@@ -505,6 +509,7 @@ def features_markdown() -> str:
         sources = " or ".join(FEATURE_SOURCES[f.name])
         actionable = "yes" if f.actionable else "context"
         lines.append(
-            f"| `{f.name}` | {f.group} | {f.kind} | {mono} | {actionable} | {sources} | {cell} |"
+            f"| `{f.name}` | {f.group} | {f.kind} | {mono} | {actionable} "
+            f"| {sources} | {cell} |"
         )
     return "\n".join(lines) + "\n"

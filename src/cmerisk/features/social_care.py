@@ -11,8 +11,10 @@ Examples
 >>> care = pd.DataFrame({"pupil_id": ["a", "a", "b"], "status": ["CIN", "CPP", "CIN"],
 ...     "start_date": pd.to_datetime(["2021-01-04", "2024-02-01", "2020-01-06"]),
 ...     "end_date": pd.to_datetime(["2021-06-01", "2024-09-01", "2020-05-01"])})
->>> f = social_care_features(pd.Series(["a", "b", "c"]), care, w=Windows.at(date(2024, 5, 16)))
->>> f[["cin_current", "cpp_current", "social_care_episodes_3y", "cin_status"]].values.tolist()
+>>> w = Windows.at(date(2024, 5, 16))
+>>> f = social_care_features(pd.Series(["a", "b", "c"]), care, w=w)
+>>> cols = ["cin_current", "cpp_current", "social_care_episodes_3y", "cin_status"]
+>>> f[cols].values.tolist()
 [[1.0, 1.0, 2.0, 'CPP'], [0.0, 0.0, 0.0, 'none'], [0.0, 0.0, 0.0, 'none']]
 """
 

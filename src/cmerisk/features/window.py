@@ -120,7 +120,8 @@ def to_timestamps(values: pd.Series) -> pd.Series:
 def term_end_of(term_starts: pd.Series) -> pd.Series:
     """Last day of the term each date falls in (typical calendar), as ``datetime64``.
 
-    >>> term_end_of(pd.Series(pd.to_datetime(["2023-09-06", "2024-01-03"]))).dt.date.tolist()
+    >>> starts = pd.Series(pd.to_datetime(["2023-09-06", "2024-01-03"]))
+    >>> term_end_of(starts).dt.date.tolist()
     [datetime.date(2023, 12, 22), datetime.date(2024, 3, 22)]
     """
     starts = to_timestamps(term_starts)
