@@ -31,12 +31,12 @@ from cmerisk.features.quality import RULES, DataQuality, OnDirty
 from cmerisk.features.registry import (
     AUDIT_COLUMNS,
     CARRY,
-    FEATURE_SOURCES,
     FEATURES,
     FEATURES_BY_NAME,
     PROTECTED,
     SENSITIVE,
 )
+from cmerisk.features.sources import FEATURE_SOURCES
 from cmerisk.spec import DatasetSpec
 
 __all__ = [

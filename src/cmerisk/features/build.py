@@ -208,18 +208,15 @@ def _stepper(progress: Progress | None) -> Callable[[], None]:
 def _ordered(wide: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     """Columns in contract order: id, as_of, features, audit, carried."""
     feature_cols = [f.name for f in FEATURES if f.name in wide.columns]
-    for name in feature_cols:
-        if not FEATURES_CATEGORICAL.get(name, False):
-            wide[name] = wide[name].astype(float)
+    for f in FEATURES:
+        if f.name in wide.columns and not f.categorical:
+            wide[f.name] = wide[f.name].astype(float)
     audit = [c for c in AUDIT_COLUMNS if c in wide.columns]
     carry = [c for c in CARRY if c in wide.columns and c not in feature_cols]
     out = wide[["pupil_id", *feature_cols, *audit, *carry]].copy()
     out.insert(1, "as_of", pd.Timestamp(as_of))
     out["as_of"] = out["as_of"].astype("datetime64[us]")
     return out.sort_values("pupil_id", ignore_index=True)
-
-
-FEATURES_CATEGORICAL = {f.name: f.categorical for f in FEATURES}
 
 
 def build_feature_frame(

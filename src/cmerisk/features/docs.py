@@ -1,7 +1,7 @@
 """Keep the generated tables of docs/features.md in step with the code.
 
 The feature table and the dirty-record table are generated from their
-declarations (:func:`~cmerisk.features.registry.features_markdown`,
+declarations (:func:`features_markdown`,
 :func:`~cmerisk.features.quality.rules_markdown`) between marker comments.
 Regenerate them with ``python -m cmerisk.features.docs``; a test fails when
 they drift.
@@ -24,9 +24,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cmerisk.features.quality import rules_markdown
-from cmerisk.features.registry import features_markdown
+from cmerisk.features.registry import FEATURES
+from cmerisk.features.sources import FEATURE_SOURCES
 
-__all__ = ["DOC", "SECTIONS", "refresh"]
+__all__ = ["DOC", "SECTIONS", "features_markdown", "refresh"]
+
+
+def features_markdown() -> str:
+    """The feature table of docs/features.md, generated from the declarations.
+
+    >>> features_markdown().splitlines()[0]
+    '| feature | group | kind | monotone | actionable | from | reason (template) |'
+    """
+    lines = [
+        "| feature | group | kind | monotone | actionable | from | reason (template) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in FEATURES:
+        mono = {1: "+1", -1: "-1", 0: ""}[f.monotone]
+        cell = f.reason.replace("|", "\\|")
+        if f.description:
+            cell += f"<br>*{f.description}*"
+        sources = " or ".join(FEATURE_SOURCES[f.name])
+        actionable = "yes" if f.actionable else "context"
+        lines.append(
+            f"| `{f.name}` | {f.group} | {f.kind} | {mono} | {actionable} "
+            f"| {sources} | {cell} |"
+        )
+    return "\n".join(lines) + "\n"
+
 
 #: Where the docs live, from the repository root.
 DOC = Path("docs") / "features.md"
@@ -37,14 +63,20 @@ SECTIONS: dict[str, Callable[[], str]] = {
 }
 
 
+def _filler(table: str) -> Callable[[re.Match[str]], str]:
+    def fill(match: re.Match[str]) -> str:
+        return match.group(1) + table + match.group(2)
+
+    return fill
+
+
 def refresh(text: str) -> str:
     """``text`` with every generated section rewritten from the code."""
     for name, make in SECTIONS.items():
         pattern = re.compile(
             rf"(<!-- generated:{name} -->\n).*?(<!-- end:{name} -->)", flags=re.DOTALL
         )
-        table = make()
-        text = pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+        text = pattern.sub(_filler(make()), text)
     return text
 
 

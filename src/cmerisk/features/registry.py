@@ -31,7 +31,6 @@ __all__ = [
     "CARRY",
     "FEATURES",
     "FEATURES_BY_NAME",
-    "FEATURE_SOURCES",
     "PROTECTED",
     "SENSITIVE",
 ]
@@ -431,85 +430,3 @@ CARRY: Final[tuple[str, ...]] = (
     "age_years",
     "secondary_offer_urn",
 )
-
-
-def _sources() -> dict[str, tuple[str, ...]]:
-    """The raw table(s) each feature is made from; any one of them suffices."""
-    from cmerisk.features.attendance_termly import TERMLY_FEATURES
-
-    out: dict[str, tuple[str, ...]] = {}
-    for f in FEATURES:
-        if f.group == "attendance":
-            out[f.name] = (
-                ("attendance", "attendance_termly")
-                if f.name in TERMLY_FEATURES
-                else ("attendance",)
-            )
-    out.update(
-        {
-            name: ("census",)
-            for name in (
-                "sen_any",
-                "ehc_plan",
-                "semh_need",
-                "sen_changed_1y",
-                "school_moves_2y",
-                "nc_year_num",
-                "in_year_6",
-                "fsm",
-                "school_phase",
-            )
-        }
-    )
-    out.update(
-        {name: ("pupils",) for name in ("age_months", "summer_born", "idaci_decile")}
-    )
-    out.update({f.name: ("social_care",) for f in FEATURES if f.group == "social_care"})
-    out.update({f.name: ("exclusions",) for f in FEATURES if f.group == "exclusions"})
-    out.update(
-        {
-            name: ("roll_changes",)
-            for name in (
-                "in_year_admissions_2y",
-                "days_since_admission",
-                "unknown_destination_deletions_2y",
-            )
-        }
-    )
-    out.update(
-        previous_ehe=("ehe",),
-        previous_cme=("cme_episodes",),
-        no_secondary_offer=("secondary_offers",),
-    )
-    missing = set(FEATURES_BY_NAME) - set(out)
-    assert not missing, f"features without a source: {sorted(missing)}"
-    return {f.name: out[f.name] for f in FEATURES}
-
-
-#: Raw table(s) each feature is made from (any one of them suffices); a feature
-#: is absent from the frame when none of its tables is present.
-FEATURE_SOURCES: Final[dict[str, tuple[str, ...]]] = _sources()
-
-
-def features_markdown() -> str:
-    """The feature table of docs/features.md, generated from the declarations.
-
-    >>> features_markdown().splitlines()[0]
-    '| feature | group | kind | monotone | actionable | from | reason (template) |'
-    """
-    lines = [
-        "| feature | group | kind | monotone | actionable | from | reason (template) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for f in FEATURES:
-        mono = {1: "+1", -1: "-1", 0: ""}[f.monotone]
-        cell = f.reason.replace("|", "\\|")
-        if f.description:
-            cell += f"<br>*{f.description}*"
-        sources = " or ".join(FEATURE_SOURCES[f.name])
-        actionable = "yes" if f.actionable else "context"
-        lines.append(
-            f"| `{f.name}` | {f.group} | {f.kind} | {mono} | {actionable} "
-            f"| {sources} | {cell} |"
-        )
-    return "\n".join(lines) + "\n"
