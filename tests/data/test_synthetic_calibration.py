@@ -1,7 +1,11 @@
 """The synthetic LA meets its calibration targets and tells a causal story.
 
-The full check runs on a 20,000-pupil LA over four school years (the issue's
-acceptance test; marked slow, ~30 s to generate). A smaller LA checks, fast,
+The full check runs on a 20,000-pupil LA (the issue's acceptance test; marked
+slow). It spans eight school years: new CME episodes are rare (~0.4% of pupils
+a year, ~80 a year here), and over four years the trait ratios rest on ~300
+episodes, whose sampling spread (about +-15%) is close to the +-20% band, so
+about half of all seeds would miss one of the three; over eight years (~650
+episodes) every seed we tried (0-5) met all of them. A smaller LA checks, fast,
 the figures that are already stable at that size.
 """
 
@@ -44,7 +48,7 @@ def small_report(small_la: Path) -> CalibrationReport:
 @pytest.fixture(scope="module")
 def la(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("calibration") / "la20k"
-    generate_la(out, pupils=20_000, years=4, seed=0, key=KEY)
+    generate_la(out, pupils=20_000, years=8, first_year=2017, seed=0, key=KEY)
     return out
 
 
@@ -86,6 +90,21 @@ def test_small_la_is_calibrated_on_stable_figures(
     assert row.passed, (
         f"{name}: achieved {row.achieved:.2f}, band {row.target.low}-{row.target.high}"
     )
+
+
+def test_like_moves_the_la_towards_its_published_rates(tmp_path: Path) -> None:
+    # Knowsley (persistent absence 24.4% in 2024/25) vs Richmond upon Thames (12.7%).
+    achieved = {}
+    for code in ("340", "318"):
+        generate_la(tmp_path / code, pupils=4_000, years=1, seed=3, like=code, key=KEY)
+        report = calibration_report(tmp_path / code)
+        assert report.like == code
+        achieved[code] = report.achieved("persistent_absence")
+        target = next(
+            r.target for r in report.rows if r.target.name == "persistent_absence"
+        )
+        assert target.passes(achieved[code]), (code, achieved[code], target)
+    assert achieved["340"] > achieved["318"] + 5
 
 
 @pytest.mark.slow
@@ -161,10 +180,11 @@ def test_suspensions_and_school_moves_are_commoner_before_going_missing(
         )
 
     pupils = _scalar(con, "SELECT count(DISTINCT pupil_id) FROM census")
-    suspensions_all = _scalar(con, "SELECT count(*) FROM exclusions") / pupils / 4
+    years = _scalar(con, "SELECT count(DISTINCT year(census_date)) - 1 FROM census")
+    suspensions_all = _scalar(con, "SELECT count(*) FROM exclusions") / pupils / years
     assert rate("exclusions", "start_date") > 2 * suspensions_all
     moves = "(SELECT * FROM roll_changes WHERE deletion_ground = 'moved_school')"
-    moves_all = _scalar(con, f"SELECT count(*) FROM {moves}") / pupils / 4
+    moves_all = _scalar(con, f"SELECT count(*) FROM {moves}") / pupils / years
     assert rate(moves, "date") > 1.5 * moves_all
 
 
@@ -182,17 +202,18 @@ def test_year_6_pupils_mostly_go_to_the_school_offered(
     )
     assert share > 0.85
     # Fewer offers among the pupils who then go missing over the transition.
-    lost = _scalar(
-        con,
-        """
-        WITH y6 AS (SELECT DISTINCT pupil_id, census_date FROM census
-                    WHERE nc_year = '6' AND month(census_date) = 1
-                      AND school_phase = 'primary')
-        SELECT avg((EXISTS (SELECT 1 FROM secondary_offers o
-          WHERE o.pupil_id = y6.pupil_id))::INT)
-        FROM y6 WHERE EXISTS (SELECT 1 FROM cme_episodes c
-          WHERE c.pupil_id = y6.pupil_id
-                              AND c.start_date BETWEEN y6.census_date
-                                AND y6.census_date + 300)""",
+    offered = (
+        con.sql("""
+        WITH y6 AS (
+            SELECT DISTINCT pupil_id, census_date FROM census
+            WHERE nc_year = '6' AND month(census_date) = 1 AND school_phase = 'primary')
+        SELECT EXISTS (FROM cme_episodes c WHERE c.pupil_id = y6.pupil_id
+                       AND c.start_date BETWEEN y6.census_date
+                                            AND y6.census_date + 300) AS lost,
+               avg((EXISTS (FROM secondary_offers o
+                            WHERE o.pupil_id = y6.pupil_id))::INT) AS rate
+        FROM y6 GROUP BY 1""")
+        .df()
+        .set_index("lost")["rate"]
     )
-    assert lost < 0.9
+    assert 1 - offered[True] > 2 * (1 - offered[False])

@@ -117,3 +117,13 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_synthetic_la(
     assert res.exit_code == EXIT_DATA
     assert "refusing to overwrite" in res.output
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_report_alone_on_a_folder_without_the_tables_says_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pupils.csv").write_text("pupil_id\n")
+    res = _synth("--out", str(tmp_path), "--report")
+    assert res.exit_code == EXIT_DATA
+    assert "missing" in res.output and "census.parquet" in res.output
+    assert "Traceback" not in res.output

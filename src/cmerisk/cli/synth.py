@@ -146,11 +146,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a calibrated synthetic LA: every raw table as Parquet."""
         from cmerisk.data.synthetic import calibration_report, generate_la
-        from cmerisk.data.synthetic.writer import is_synthetic_output
-
         explicit = (pupils, years, seed, first_year, la_code)
         measure_only = report and not raw_upn and all(v is None for v in explicit)
-        if measure_only and is_synthetic_output(out_dir):
+        if measure_only and out_dir.is_dir() and any(out_dir.iterdir()):
             print_report(calibration_report(out_dir, like=like))
             return
         key = None

@@ -64,7 +64,7 @@ class Params:
         default_factory=lambda: {"primary": 0.16, "secondary": 0.09}
     )
     # --- social care ------------------------------------------------------------------
-    social_care_rate: float = 0.031  # new episodes a year
+    social_care_rate: float = 0.033  # new episodes a year
     social_care_adv: float = 1.15
     social_care_dep: float = 0.25
     social_care_share: tuple[float, float, float] = (0.80, 0.12, 0.08)  # CIN, CPP, CLA
@@ -124,7 +124,7 @@ class Params:
     noshow_cin: float = 0.5
     cme_lag_days: tuple[int, int] = (1, 14)
     cme_duration_median_days: float = 58.0
-    cme_duration_sigma: float = 1.75
+    cme_duration_sigma: float = 1.8
     # --- offers -----------------------------------------------------------------------
     no_offer_rate: float = 0.025
     feeder_share: float = 0.75

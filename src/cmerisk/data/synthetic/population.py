@@ -249,7 +249,7 @@ def make_pupils(
     area = schools.deprivation[first_school]
     dep = (area + rng.normal(0, 0.6, n)) / 1.0
     adv = 0.35 * dep + 0.94 * rng.normal(size=n)
-    u = 0.30 * adv + 0.10 * dep + 0.95 * rng.normal(size=n)
+    u = 0.30 * adv + 0.05 * dep + 0.95 * rng.normal(size=n)
     mob = (
         0.15 * dep
         + 0.25 * adv

@@ -266,9 +266,9 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
 
     on = np.flatnonzero((world.state == ON_ROLL) & (world.exit_day < 0))
 
-    def some_day(n: int) -> np.ndarray:
-        """A school day of this week for each of ``n`` events."""
-        return np.asarray(k0 + rng.integers(0, nd, n))
+    def some_day(idx: np.ndarray) -> np.ndarray:
+        """A school day of this week for each pupil's event, not before they arrived."""
+        return np.maximum(k0 + rng.integers(0, nd, len(idx)), world.spell_first[idx])
 
     term = int(tl.day_term[k0])
     nc, cin = ys.nc[on], world.sc_status[on] >= 0
@@ -293,12 +293,12 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     )
     rate = p.disengage_rate / DAYS_PER_YEAR * hz.disengage[on] * score * season
     start = _draw(world, on[~dis_active], rate[~dis_active], nd)
-    _start_disengagement(world, start, some_day(len(start)), ys)
+    _start_disengagement(world, start, some_day(start), ys)
 
     # 3. Vanishing without warning (a sudden move: the school hears nothing).
     rate = p.vanish_rate / DAYS_PER_YEAR * hz.vanish[on] * np.exp(p.vanish_cin * cin)
     gone = _draw(world, on, rate * (nc <= 10), nd)
-    first = some_day(len(gone))
+    first = some_day(gone)
     twenty = rng.random(len(gone)) < 0.6
     length = np.where(twenty, 20, rng.integers(3, 11, len(gone)))
     world.schedule_exit(
@@ -321,7 +321,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     to_school = rng.random(len(leave)) < 0.3
     world.schedule_exit(
         leave,
-        some_day(len(leave)),
+        some_day(leave),
         ground_of=np.where(to_school, ground("moved_school"), ground("moved_away")),
         known=1,
         then=THEN_GONE,
@@ -340,7 +340,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     move = _draw(world, free2, move_rate, nd)
     world.schedule_exit(
         move,
-        some_day(len(move)),
+        some_day(move),
         ground_of=ground("moved_school"),
         known=1,
         then=THEN_MOVE,
@@ -352,7 +352,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     ehe = ehe[world.exit_day[ehe] < 0]
     world.schedule_exit(
         ehe,
-        some_day(len(ehe)) + rng.integers(1, 4, len(ehe)),
+        some_day(ehe) + rng.integers(1, 4, len(ehe)),
         ground_of=ground("ehe"),
         known=1,
         then=THEN_EHE,
@@ -366,9 +366,10 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         * (1 + 1.0 * f_recent)
     )
     susp_rate = _by_phase(p.suspension_rate, f_phase) / DAYS_PER_YEAR * excl_score
-    susp = _draw(world, free, susp_rate, nd)
+    staying = world.exit_day[free] < 0  # not leaving this week
+    susp = _draw(world, free[staying], susp_rate[staying], nd)
     if len(susp):
-        day = some_day(len(susp))
+        day = some_day(susp)
         days = np.minimum(rng.geometric(0.55, len(susp)), 5)
         sessions = np.where((days == 1) & (rng.random(len(susp)) < 0.15), 1, 2 * days)
         world.rec.add(
@@ -382,10 +383,9 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         )
         world.last_event_day[susp] = day
     perm_rate = _by_phase(p.permanent_rate, f_phase) / DAYS_PER_YEAR * excl_score
-    perm = _draw(world, free, perm_rate, nd)
-    perm = perm[world.exit_day[perm] < 0]
+    perm = _draw(world, free[staying], perm_rate[staying], nd)
     if len(perm):
-        day = some_day(len(perm))
+        day = some_day(perm)
         world.rec.add(
             "exclusion",
             pupil=perm,
@@ -403,8 +403,10 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
             then=THEN_AP,
         )
 
-    # 7. Part-time timetables and part-time places at the AP unit (dual registration).
-    no_pt = world.pt_first[free] < 0
+    # 7. Part-time timetables and part-time places at the AP unit (dual registration),
+    # for pupils not leaving.
+    staying = world.exit_day[free] < 0
+    no_pt = (world.pt_first[free] < 0) & staying
     pt_rate = (
         p.part_time_rate
         / DAYS_PER_YEAR
@@ -413,9 +415,9 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         * (1 + 3 * f_dis)
     )
     pt = _draw(world, free[no_pt], pt_rate[no_pt], nd)
-    world.pt_first[pt] = some_day(len(pt))
+    world.pt_first[pt] = some_day(pt)
     world.pt_last[pt] = world.pt_first[pt] + rng.integers(15, 61, len(pt))
-    can_dual = (world.sub_first[free] < 0) & (f_phase == SECONDARY)
+    can_dual = (world.sub_first[free] < 0) & (f_phase == SECONDARY) & staying
     dual_rate = (
         p.dual_rate
         / DAYS_PER_YEAR
@@ -425,7 +427,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     )
     dual = _draw(world, free[can_dual], dual_rate[can_dual], nd)
     if len(dual):
-        world.sub_first[dual] = some_day(len(dual))
+        world.sub_first[dual] = some_day(dual)
         world.sub_last[dual] = world.sub_first[dual] + rng.integers(30, 91, len(dual))
         pair = np.array(
             [0b00101, 0b01010, 0b10100, 0b01001, 0b10010]

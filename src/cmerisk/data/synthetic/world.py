@@ -329,6 +329,11 @@ class World:
         self.close_social_care(idx, when)
 
     def end_dual(self, idx: np.ndarray, last: np.ndarray) -> None:
+        # A placement due to start after the pupil has left never happened.
+        held = self.sub_first[idx] <= last
+        self.sub_first[idx[~held]] = -1
+        self.sub_last[idx[~held]] = -1
+        idx, last = idx[held], last[held]
         self.rec.add(
             "spell",
             pupil=idx,
@@ -342,6 +347,10 @@ class World:
         self.sub_last[idx] = -1
 
     def end_part_time(self, idx: np.ndarray, last: np.ndarray) -> None:
+        held = self.pt_first[idx] <= last
+        self.pt_first[idx[~held]] = -1
+        self.pt_last[idx[~held]] = -1
+        idx, last = idx[held], last[held]
         self.rec.add("part_time", pupil=idx, first=self.pt_first[idx], last=last)
         self.pt_first[idx] = -1
         self.pt_last[idx] = -1
