@@ -72,6 +72,14 @@ def scoring_date(last_day: date) -> date:
     return day
 
 
+def _years(first: str, last: str) -> str:
+    def label(day: str) -> str:
+        y = school_year_of(date.fromisoformat(day))
+        return f"{y}/{(y + 1) % 100:02d}"
+
+    return f"{label(first)} to {label(last)}"
+
+
 @dataclass
 class DemoResult:
     """Where everything the demo wrote is, and what happened."""
@@ -340,7 +348,7 @@ def run_demo(
             data_source=(
                 f"A synthetic local authority made by cmerisk.data.synthetic "
                 f"({pupils:,} pupils on roll a year, {years} school years "
-                f"{synth.first_date[:4]}-{synth.last_date[:4]}, seed {seed}); no real "
+                f"{_years(synth.first_date, synth.last_date)}, seed {seed}); no real "
                 "pupils."
             ),
             synthetic=True,
