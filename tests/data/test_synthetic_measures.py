@@ -163,3 +163,35 @@ def test_auc_by_ranks(score: list[int], auc: float) -> None:
     assert _auc(np.array(score), np.array([False, False, True, True])) == pytest.approx(
         auc
     )
+
+
+@pytest.mark.parametrize(
+    ("achieved", "interval", "passed", "noise"),
+    [
+        (2.5, (2.0, 3.1), True, False),  # in the band
+        (2.0, (1.6, 2.8), False, True),  # a miss, but the target is inside the interval
+        (2.0, (1.6, 2.4), False, False),  # a real miss
+        (2.0, None, False, False),  # no interval: no excuse
+    ],
+)
+def test_a_miss_is_called_noise_only_when_the_interval_holds_the_target(
+    achieved: float, interval: tuple[float, float] | None, passed: bool, noise: bool
+) -> None:
+    from cmerisk.data.synthetic.report import CalibrationReport, CalibrationRow
+    from cmerisk.data.synthetic.targets import national_targets
+
+    row = CalibrationRow(national_targets()["cme_ratio_cin"], achieved, interval)
+    assert row.passed is passed and row.within_noise is noise
+    summary = CalibrationReport(Path("."), None, (row,)).summary()
+    assert summary.startswith(f"{int(passed)} of 1 targets met")
+    assert ("sampling error" in summary) is noise
+
+
+def test_report_gives_intervals_for_measures_resting_on_few_events(tiny: Path) -> None:
+    report = calibration_report(tiny)
+    with_interval = {r.target.name for r in report.rows if r.interval is not None}
+    assert {"cme_ratio_cin", "cme_open_12_weeks", "cme_incidence"} <= with_interval
+    assert "persistent_absence" not in with_interval
+    for r in report.rows:
+        if r.interval is not None and r.achieved is not None:
+            assert r.interval[0] <= r.achieved <= r.interval[1], r.target.name

@@ -62,7 +62,7 @@ def print_report(report: CalibrationReport) -> None:
         f" (like LA {report.like})" if report.like else ""
     )
     table = Table(title=title, title_justify="left")
-    for name in ("measure", "target", "band", "achieved", "", "src"):
+    for name in ("measure", "target", "band", "achieved", "95% interval", "", "src"):
         table.add_column(
             name, justify="right" if name in ("target", "achieved") else "left"
         )
@@ -73,23 +73,29 @@ def print_report(report: CalibrationReport) -> None:
             sources.append(t.source)
         mark = {
             True: "[green]pass[/]",
-            False: "[bold red]FAIL[/]",
+            False: "[yellow]miss (noise)[/]"
+            if row.within_noise
+            else "[bold red]FAIL[/]",
             None: "[dim]info[/]",
         }[row.passed]
+        interval = (
+            f"{_fmt(row.interval[0], t.unit)} - {_fmt(row.interval[1], t.unit)}"
+            if row.interval
+            else ""
+        )
         table.add_row(
             f"{t.label} [dim]({t.unit})[/]",
             _fmt(t.value, t.unit),
             f"{_fmt(t.low, t.unit)} - {_fmt(t.high, t.unit)}",
             _fmt(row.achieved, t.unit),
+            interval,
             mark,
             f"[{sources.index(t.source) + 1}]",
         )
     out.print(table)
     for i, source in enumerate(sources, 1):
         out.print(f"[dim][{i}] {source}[/]", highlight=False)
-    checked = [r for r in report.rows if r.passed is not None]
-    met = sum(bool(r.passed) for r in checked)
-    out.print(f"{met} of {len(checked)} targets met")
+    out.print(report.summary())
 
 
 def register(app: typer.Typer) -> None:
@@ -146,6 +152,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a calibrated synthetic LA: every raw table as Parquet."""
         from cmerisk.data.synthetic import calibration_report, generate_la
+
         explicit = (pupils, years, seed, first_year, la_code)
         measure_only = report and not raw_upn and all(v is None for v in explicit)
         if measure_only and out_dir.is_dir() and any(out_dir.iterdir()):

@@ -10,6 +10,7 @@ Examples
 ['attendance', 'attendance_termly.parquet', 'census.parquet', 'cme_episodes.parquet']
 >>> s.rows["attendance"] > 100_000, s.pseudonymised
 (True, True)
+>>> import shutil; shutil.rmtree(out.parent)
 """
 
 from __future__ import annotations

@@ -116,8 +116,14 @@ def _social_care_open(
     )
 
 
-def measure(data_dir: Path) -> dict[str, float | None]:
-    """Every achieved value, by target name (``None`` when the data cannot say)."""
+def measure(
+    data_dir: Path, *, intervals: Intervals | None = None
+) -> dict[str, float | None]:
+    """Every achieved value, by target name (``None`` when the data cannot say).
+
+    Measures that rest on few events (CME incidence, trait ratios, durations)
+    also get a 95% sampling interval in ``intervals``, when a dict is given.
+    """
     data_dir = Path(data_dir)
     con = _connect(data_dir)
     end = _data_end(con, data_dir)
@@ -142,7 +148,7 @@ def measure(data_dir: Path) -> dict[str, float | None]:
         semh["secondary"] - semh["primary"] if both else None
     )
     _absence(con, m)
-    _cme(con, m, end)
+    _cme(con, m, end, intervals)
     persistent = _share("absent >= 0.1 * possible")
     m["ehe_after_persistent_absence"] = _one(
         con,
@@ -196,7 +202,27 @@ def _absence(con: duckdb.DuckDBPyConnection, m: dict[str, float | None]) -> None
     m["severe_absence_cin"] = _one(con, f"SELECT {severe} FROM enrolment_x WHERE cin")
 
 
-def _cme(con: duckdb.DuckDBPyConnection, m: dict[str, float | None], end: str) -> None:
+def wilson(k: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% by default) for a proportion ``k / n``.
+
+    >>> [round(x, 3) for x in wilson(10, 100)]
+    [0.055, 0.174]
+    """
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+Intervals = dict[str, tuple[float, float]]
+
+
+def _cme(
+    con: duckdb.DuckDBPyConnection,
+    m: dict[str, float | None],
+    end: str,
+    intervals: Intervals | None = None,
+) -> None:
     sy = SCHOOL_YEAR.format(d="c.start_date")
     born_autumn = "(month(p.date_of_birth) >= 9)::INT"
     known = _social_care_open("c.pupil_id", "c.start_date", lookback=365)
@@ -230,21 +256,29 @@ def _cme(con: duckdb.DuckDBPyConnection, m: dict[str, float | None], end: str) -
                avg(({known})::INT)
         FROM main_census c JOIN pupils p USING (pupil_id)""").fetchall()[0]
     got = con.sql("""
-        SELECT avg((idaci_decile = 1)::INT), avg((sen <> 'N')::INT), avg(cin::INT)
+        SELECT count(idaci_decile), sum((idaci_decile = 1)::INT),
+               count(sen), sum((sen <> 'N')::INT), count(*), sum(cin::INT)
         FROM new_cme""").fetchall()[0]
-    for name, g, b in zip(
-        ("cme_ratio_idaci1", "cme_ratio_sen", "cme_ratio_cin"), got, base, strict=True
-    ):
-        m[name] = float(g / b) if g is not None and b else None
+    names = ("cme_ratio_idaci1", "cme_ratio_sen", "cme_ratio_cin")
+    for i, (name, b) in enumerate(zip(names, base, strict=True)):
+        n, k = got[2 * i], got[2 * i + 1]
+        m[name] = float(k / n / b) if n and b else None
+        if n and b and intervals is not None:
+            lo, hi = wilson(k, n)
+            intervals[name] = (lo / b, hi / b)
     length = f"date_diff('day', start_date, coalesce(end_date, DATE '{end}'))"
     for name, days in (("cme_open_12_weeks", 84), ("cme_open_1_year", 365)):
-        longer = _share(f"{length} > {days}")
-        m[name] = _one(
-            con,
-            f"""
-            SELECT {longer} FROM cme_episodes
-            WHERE start_date <= DATE '{end}' - 365""",
-        )
+        n, k = con.sql(f"""
+            SELECT count(*), sum(({length} > {days})::INT) FROM cme_episodes
+            WHERE start_date <= DATE '{end}' - 365""").fetchall()[0]
+        m[name] = 100 * k / n if n else None
+        if n and intervals is not None:
+            lo, hi = wilson(k, n)
+            intervals[name] = (100 * lo, 100 * hi)
+    if intervals is not None and len(rolls):
+        k, n = int(starts["k"].sum()), int(rolls["n"].sum())
+        lo, hi = wilson(k, n)
+        intervals["cme_incidence"] = (100 * lo, 100 * hi)
 
 
 def _offer_rate(con: duckdb.DuckDBPyConnection) -> float | None:

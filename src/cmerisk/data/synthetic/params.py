@@ -83,7 +83,7 @@ class Params:
     disengage_u: float = 0.45
     disengage_vul: float = 0.70
     disengage_dep: float = 0.0
-    disengage_cin: float = 0.8
+    disengage_cin: float = 0.9
     disengage_semh: float = 0.25
     disengage_sen: float = 0.15
     disengage_recent_event: float = (

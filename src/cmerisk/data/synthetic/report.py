@@ -26,13 +26,24 @@ from cmerisk.data.synthetic.targets import Target, targets_for
 
 @dataclass(frozen=True)
 class CalibrationRow:
+    """A target, the value achieved, and (for measures resting on few events)
+    the 95% sampling interval of that value."""
+
     target: Target
     achieved: float | None
+    interval: tuple[float, float] | None = None
 
     @property
     def passed(self) -> bool | None:
         """Whether the achieved value is in the band (``None``: information only)."""
         return self.target.passes(self.achieved) if self.target.check else None
+
+    @property
+    def within_noise(self) -> bool:
+        """A miss whose 95% interval still holds the target: chance, not bias."""
+        if self.passed is not False or self.interval is None:
+            return False
+        return self.interval[0] <= self.target.value <= self.interval[1]
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,19 @@ class CalibrationReport:
     def failures(self) -> list[CalibrationRow]:
         return [r for r in self.rows if r.passed is False]
 
+    def summary(self) -> str:
+        """One line: how many targets were met, and whether the misses are noise."""
+        checked = [r for r in self.rows if r.passed is not None]
+        met = sum(bool(r.passed) for r in checked)
+        text = f"{met} of {len(checked)} targets met"
+        noise = [r for r in self.failures() if r.within_noise]
+        if noise:
+            text += (
+                f"; {len(noise)} miss{'es' if len(noise) > 1 else ''} within sampling "
+                "error (the target lies inside the 95% interval of few events)"
+            )
+        return text
+
     def achieved(self, name: str) -> float | None:
         return next(r.achieved for r in self.rows if r.target.name == name)
 
@@ -63,6 +87,7 @@ class CalibrationReport:
                     "low": r.target.low,
                     "high": r.target.high,
                     "achieved": r.achieved,
+                    "interval": r.interval,
                     "passed": r.passed,
                     "unit": r.target.unit,
                     "source": r.target.source,
@@ -90,6 +115,10 @@ def calibration_report(data_dir: Path, *, like: str | None = None) -> Calibratio
     if like is None and manifest.is_file():
         like = json.loads(manifest.read_text("utf-8")).get("arguments", {}).get("like")
     targets = targets_for(like=like)
-    achieved = measure(data_dir)
-    rows = tuple(CalibrationRow(t, achieved.get(name)) for name, t in targets.items())
+    intervals: dict[str, tuple[float, float]] = {}
+    achieved = measure(data_dir, intervals=intervals)
+    rows = tuple(
+        CalibrationRow(t, achieved.get(name), intervals.get(name))
+        for name, t in targets.items()
+    )
     return CalibrationReport(data_dir, like, rows)
