@@ -11,11 +11,11 @@ import pytest
 
 from cmerisk.data import school_calendar
 from cmerisk.data.synthetic import generate_la
-from cmerisk.data.synthetic.attendance import _day_spells, _expand, _pick
 from cmerisk.data.synthetic.lifecourse import LifeCourse, simulate
 from cmerisk.data.synthetic.params import Params
 from cmerisk.data.synthetic.population import make_pupils
 from cmerisk.data.synthetic.schools import make_schools
+from cmerisk.data.synthetic.spells import day_spells, expand, pick
 from cmerisk.data.synthetic.timeline import Timeline
 from cmerisk.data.synthetic.world import GROUNDS
 from cmerisk.data.upn import is_valid_upn
@@ -119,7 +119,7 @@ def test_every_cme_episode_follows_a_deletion_or_a_missed_transition(
 @pytest.mark.parametrize(("rate", "mean"), [(0.01, 1.0), (0.02, 3.0), (0.2, 2.0)])
 def test_spells_cover_the_expected_share_of_days(rate: float, mean: float) -> None:
     shape = (400, 190)
-    spells = _day_spells(np.random.default_rng(0), [(1, np.float32(rate), mean)], shape)
+    spells = day_spells(np.random.default_rng(0), [(1, np.float32(rate), mean)], shape)
     cover = np.zeros(shape, bool)
     for _, rows, days in spells:
         cover[rows, days] = True
@@ -127,7 +127,7 @@ def test_spells_cover_the_expected_share_of_days(rate: float, mean: float) -> No
 
 
 def test_competing_spells_split_the_starts_by_rate() -> None:
-    spells = _day_spells(
+    spells = day_spells(
         np.random.default_rng(1), [(1, 0.01, 1.0), (2, 0.03, 1.0)], (500, 190)
     )
     counts = {code: len(rows) for code, rows, _ in spells}
@@ -136,13 +136,13 @@ def test_competing_spells_split_the_starts_by_rate() -> None:
 
 def test_session_categories_are_exclusive_and_in_proportion() -> None:
     u = np.random.default_rng(2).random((300, 190), dtype=np.float32)
-    picked = _pick(u, [(7, 0.1), (8, np.full((300, 190), 0.3, dtype=np.float32))])
+    picked = pick(u, [(7, 0.1), (8, np.full((300, 190), 0.3, dtype=np.float32))])
     assert set(np.unique(picked)) == {7, 8, 255}
     assert (picked == 8).mean() == pytest.approx(0.3, abs=0.01)
 
 
 def test_intervals_expand_to_their_days() -> None:
-    rows, days, k = _expand(np.array([5, 9]), np.array([2, 0]), np.array([4, -1]))
+    rows, days, k = expand(np.array([5, 9]), np.array([2, 0]), np.array([4, -1]))
     assert (
         rows.tolist() == [5, 5, 5]
         and days.tolist() == [2, 3, 4]

@@ -23,7 +23,7 @@ before that only the legacy set is used (no ``K``, ``C1``, ``C2``, ``J1``,
 
 Examples
 --------
->>> rows, days, which = _expand(np.array([7, 9]), np.array([0, 5]), np.array([1, 5]))
+>>> rows, days, which = expand(np.array([7, 9]), np.array([0, 5]), np.array([1, 5]))
 >>> rows.tolist(), days.tolist(), which.tolist()
 ([7, 7, 9], [0, 1, 5], [0, 0, 1])
 """
@@ -39,6 +39,7 @@ from scipy.special import expit
 from cmerisk.data import codes
 from cmerisk.data.synthetic.lifecourse import LifeCourse
 from cmerisk.data.synthetic.population import NEEDS
+from cmerisk.data.synthetic.spells import day_spells, expand, pick
 from cmerisk.data.synthetic.termly import termly_totals
 
 VOCAB: tuple[str, ...] = tuple(sorted(codes.ALL_ATTENDANCE_CODES))
@@ -63,74 +64,6 @@ class ChunkYear:
     marks: pa.Table  # contract columns; strings dictionary-encoded
     termly: pa.Table  # attendance_termly rows derived from the marks
     rows: int
-
-
-def _expand(
-    rows: np.ndarray, first: np.ndarray, last: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every ``(row, day, interval)`` in the inclusive intervals ``[first, last]``."""
-    lengths = np.maximum(last - first + 1, 0)
-    rep = np.repeat(np.arange(len(rows)), lengths)
-    offset = np.arange(int(lengths.sum())) - np.repeat(
-        np.cumsum(lengths) - lengths, lengths
-    )
-    return rows[rep], first[rep] + offset, rep
-
-
-def _pick(u: np.ndarray, probs: list[tuple[int, np.ndarray | float]]) -> np.ndarray:
-    """One category per cell from a uniform draw ``u``: code, or 255 for none.
-
-    Category ``k`` takes the cells where ``u`` falls in its slice of [0, 1); the
-    slices are thin, so only the few cells under their total are sorted out.
-    """
-    total = np.zeros(u.shape, dtype=np.float32)
-    for _, prob in probs:
-        total += prob
-    r, c = np.nonzero(u < total)
-    draw = u[r, c]
-    which = np.full(len(r), 255, dtype=np.uint8)
-    low = np.zeros(len(r), dtype=np.float32)
-    for value, prob in probs:
-        high = low + np.broadcast_to(np.asarray(prob, dtype=np.float32), u.shape)[r, c]
-        which[(draw >= low) & (draw < high)] = value
-        low = high
-    out = np.full(u.shape, 255, dtype=np.uint8)
-    out[r, c] = which
-    return out
-
-
-def _day_spells(
-    rng: np.random.Generator,
-    processes: list[tuple[int, np.ndarray | float, np.ndarray | float]],
-    shape: tuple[int, int],
-) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """Spells of whole days: ``(code, start rate, mean length)`` per process.
-
-    One uniform draw per day decides whether a spell of some process starts
-    there (the processes share it, so starts never collide); lengths are
-    geometric. Returns ``(code, rows, days)`` per process, clipped to the year.
-    Union coverage is about ``1 - exp(-sum(rate * mean))``.
-    """
-    d = shape[1]
-    u = rng.random(shape, dtype=np.float32)
-    total = np.zeros(shape, dtype=np.float32)
-    for _, rate, _ in processes:
-        total += rate
-    r, s = np.nonzero(u < total)
-    draw = u[r, s]
-    out = []
-    low = np.zeros(len(r), dtype=np.float32)
-    for value, rate, mean in processes:
-        high = low + np.broadcast_to(np.asarray(rate, dtype=np.float32), shape)[r, s]
-        mine = (draw >= low) & (draw < high)
-        low = high
-        m = np.broadcast_to(np.asarray(mean, dtype=np.float64), shape)[r[mine], s[mine]]
-        length = rng.geometric(1.0 / np.maximum(m, 1.0))
-        rows, days, _ = _expand(
-            r[mine], s[mine], np.minimum(s[mine] + length - 1, d - 1)
-        )
-        out.append((value, rows, days))
-    return out
 
 
 def _in_window(table: dict[str, np.ndarray], p0: int, p1: int) -> dict[str, np.ndarray]:
@@ -194,7 +127,7 @@ class AttendancePainter:
         t = _in_window(self.by_pupil[name], p0, p1)
         keep = (t[first] <= g1) & (t[last] >= g0)
         t = {k: v[keep] for k, v in t.items()}
-        rows, days, k = _expand(
+        rows, days, k = expand(
             t["pupil"] - p0, np.maximum(t[first], g0) - g0, np.minimum(t[last], g1) - g0
         )
         return t, rows, days, k
@@ -254,7 +187,7 @@ class AttendancePainter:
             "datetime64[D]"
         )
         last = np.searchsorted(dates, end, side="right") - 1
-        rows, days, _ = _expand(sc["pupil"] - p0, first, last)
+        rows, days, _ = expand(sc["pupil"] - p0, first, last)
         cin[rows, days] = 1.0
         effect = (p.absence_cin + p.absence_cin_sd * q.cin_z[pup]).astype(np.float32)
         logit = (
@@ -292,7 +225,7 @@ class AttendancePainter:
         late = (0.015 * np.exp(0.4 * q.u[pup]))[:, None].astype(np.float32)
         off_site = C["K"] if era_2024 else C["B"]
         interview = np.where(nc >= 10, 0.001, 0.0)[:, None]
-        am = _pick(
+        am = pick(
             rng.random((n, d), dtype=np.float32),
             [
                 (C["M"], -np.expm1(-SESSION_SHARES["M"] * hazard)),
@@ -305,7 +238,7 @@ class AttendancePainter:
                 (C["J1"] if era_2024 else C["J"], interview),
             ],
         )
-        pm = _pick(
+        pm = pick(
             rng.random((n, d), dtype=np.float32),
             [
                 (C["M"], -np.expm1(-SESSION_SHARES["M"] * hazard)),
@@ -319,7 +252,7 @@ class AttendancePainter:
         code[:, :, 1][trip] = C["V"]
         religious = np.less(rng.random(n), 0.10)[:, None] * np.float32(0.008)
         run_len = 1 + 3 * rate
-        spells = _day_spells(
+        spells = day_spells(
             rng,
             [
                 (C["I"], illness * hazard / 1.8, 1.8),
@@ -345,7 +278,7 @@ class AttendancePainter:
         )
         holiday = np.flatnonzero(rng.random(n) < hol_p * np.exp(0.3 * q.u[pup]))
         start = rng.integers(0, d - 10, len(holiday))
-        rows, days, k = _expand(
+        rows, days, k = expand(
             holiday, start, start + rng.integers(2, 10, len(holiday))
         )
         agreed = (
@@ -357,7 +290,7 @@ class AttendancePainter:
         # Work experience: a week in the summer term of Year 10, for some.
         wex = np.flatnonzero((nc == 10) & (rng.random(n) < 0.4))
         start = rng.integers(d - 45, d - 10, len(wex))
-        rows, days, _ = _expand(wex, start, start + 4)
+        rows, days, _ = expand(wex, start, start + 4)
         code[rows, days, :] = C["W"]
 
     def _paint_events(
@@ -385,7 +318,7 @@ class AttendancePainter:
             )
             mean = 1 + 5 * dis
             hazard = -np.log1p(-np.minimum(dis, 0.95)) / mean
-            spells = _day_spells(
+            spells = day_spells(
                 rng,
                 [
                     (C[v], share * hazard, mean)

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cmerisk.data.synthetic.hazards import Hazards, YearState
 from cmerisk.data.synthetic.params import Params
 from cmerisk.data.synthetic.population import Pupils, make_pupils
 from cmerisk.data.synthetic.schools import Schools, make_schools
 from cmerisk.data.synthetic.summer import summer
 from cmerisk.data.synthetic.timeline import Timeline
-from cmerisk.data.synthetic.weekly import Hazards, YearState, term_week
+from cmerisk.data.synthetic.weekly import term_week
 from cmerisk.data.synthetic.world import World
 
 TABLE_NAMES = (

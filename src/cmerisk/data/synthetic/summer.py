@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmerisk.data.synthetic.weekly import Hazards, YearState
+from cmerisk.data.synthetic.hazards import Hazards, YearState
 from cmerisk.data.synthetic.world import (
     IN_CME,
     IN_EHE,

@@ -1,28 +1,35 @@
 """One school week of the simulation: who arrives, changes, leaves or goes missing.
 
-Each hazard is a daily rate (``rate / 190`` per school day for a yearly rate)
-times ``exp`` of the pupil's risk score, the static part normalised to mean 1
-over the pupils (:class:`Hazards`), so that the base rates in
-:class:`~.params.Params` are LA-wide averages.
-
-The causal story lives here. A latent *disengagement* ramp starts with a
-hazard that rises with absence propensity, vulnerability, deprivation, an open
-social-care episode, SEMH needs, a recent suspension or school move, and
-around the Year 6 -> Year 7 transition. While it runs, attendance falls (see
-:mod:`.attendance`), suspensions, part-time timetables, dual registration and
-school moves become likelier. It ends in recovery (most often), in 20 school
-days of unexplained absence and a deletion followed by a CME episode, in a
-move away with no known destination (CME), in elective home education, or in
-an ordinary move. Separately, a few pupils vanish without warning.
+Event rates come from :mod:`.hazards`. The causal story lives here. A latent
+*disengagement* ramp (:mod:`.disengagement`) starts with a hazard that rises
+with absence propensity, vulnerability, deprivation, an open social-care
+episode, SEMH needs, a recent suspension or school move, and around the Year 6
+-> Year 7 transition. While it runs, attendance falls (see :mod:`.attendance`)
+and suspensions, part-time timetables, dual registration and school moves
+become likelier. It ends in recovery (most often), in 20 school days of
+unexplained absence and a deletion followed by a CME episode, in a move away
+with no known destination (CME), in elective home education, or in an
+ordinary move. Separately, a few pupils vanish without warning.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from cmerisk.data.synthetic.schools import PHASES
+from cmerisk.data.synthetic.disengagement import (
+    resolve_disengagement,
+    start_disengagement,
+)
+from cmerisk.data.synthetic.hazards import (
+    AP,
+    DAYS_PER_YEAR,
+    SECONDARY,
+    SPECIAL,
+    Hazards,
+    YearState,
+    by_phase,
+    draw,
+)
 from cmerisk.data.synthetic.world import (
     IN_CME,
     IN_EHE,
@@ -36,89 +43,6 @@ from cmerisk.data.synthetic.world import (
     World,
     ground,
 )
-
-DAYS_PER_YEAR = 190.0
-AP, PRIMARY, SECONDARY, SPECIAL = (
-    PHASES.index(p) for p in ("ap", "primary", "secondary", "special")
-)
-
-
-def _norm(score: np.ndarray) -> np.ndarray:
-    """exp(score) scaled to mean 1."""
-    e = np.exp(score)
-    return e / e.mean()
-
-
-@dataclass(frozen=True)
-class Hazards:
-    """Static parts of each hazard, per pupil, normalised to mean 1."""
-
-    disengage: np.ndarray
-    vanish: np.ndarray
-    leave: np.ndarray
-    move: np.ndarray
-    exclusion: np.ndarray
-    part_time: np.ndarray
-    dual: np.ndarray
-    social_care: np.ndarray
-    no_offer: np.ndarray
-    noshow: np.ndarray
-
-    @classmethod
-    def build(cls, world: World) -> Hazards:
-        p, q = world.params, world.pupils
-        male = (q.sex == "M").astype(float)
-        return cls(
-            disengage=_norm(
-                p.disengage_u * q.u + p.disengage_vul * q.vul + p.disengage_dep * q.dep
-            ),
-            vanish=_norm(p.vanish_mob * q.mob + p.vanish_dep * q.dep),
-            leave=_norm(0.6 * q.mob),
-            move=_norm(0.5 * q.mob + 0.3 * q.adv),
-            exclusion=_norm(0.7 * q.adv + 0.45 * male + 0.35 * q.u),
-            part_time=_norm(0.4 * q.adv + 0.3 * q.u),
-            dual=_norm(0.5 * q.adv + 0.4 * q.u),
-            social_care=_norm(p.social_care_adv * q.adv + p.social_care_dep * q.dep),
-            no_offer=_norm(0.7 * q.vul + 0.3 * q.dep + 0.4 * q.mob),
-            noshow=_norm(0.5 * q.vul + 0.35 * q.u + 0.3 * q.mob),
-        )
-
-
-@dataclass(frozen=True)
-class YearState:
-    """What is fixed for a school year: NC year, SEN level and SEMH, per pupil."""
-
-    index: int
-    nc: np.ndarray
-    sen: np.ndarray
-    semh: np.ndarray
-
-    @classmethod
-    def build(cls, world: World, year_index: int) -> YearState:
-        q = world.pupils
-        nc = world.nc(year_index)
-        sen = q.sen_level(nc)
-        need = np.where(nc >= 7, q.need_secondary, q.need_primary)
-        from cmerisk.data.synthetic.population import NEEDS
-
-        return cls(year_index, nc, sen, (sen > 0) & (need == NEEDS.index("SEMH")))
-
-
-def _by_phase(rates: dict[str, float], phase: np.ndarray) -> np.ndarray:
-    """Each pupil's rate for the phase of their school (``phase`` as phase codes)."""
-    return np.array([rates.get(name, 0.0) for name in PHASES])[phase]
-
-
-def _weekly(rate_per_day: np.ndarray | float, n_days: int) -> np.ndarray | float:
-    return 1.0 - np.exp(-np.asarray(rate_per_day) * n_days)
-
-
-def _draw(
-    world: World, idx: np.ndarray, rate_per_day: np.ndarray | float, n_days: int
-) -> np.ndarray:
-    """The pupils among ``idx`` whose event happens this week."""
-    prob = np.broadcast_to(_weekly(rate_per_day, n_days), idx.shape)
-    return idx[world.rng.random(len(idx)) < prob]
 
 
 def draw_social_care_at_arrival(
@@ -278,7 +202,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
 
     # 1. Disengagement ramps that end this week resolve.
     ending = on[dis_active & (world.dis_last[on] <= k1)]
-    _resolve_disengagement(world, ending)
+    resolve_disengagement(world, ending)
 
     # 2. New disengagement ramps.
     season = np.asarray(p.disengage_by_nc)[np.clip(nc, 0, 11)]
@@ -292,12 +216,12 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         + p.disengage_recent_event * recent
     )
     rate = p.disengage_rate / DAYS_PER_YEAR * hz.disengage[on] * score * season
-    start = _draw(world, on[~dis_active], rate[~dis_active], nd)
-    _start_disengagement(world, start, some_day(start), ys)
+    start = draw(world, on[~dis_active], rate[~dis_active], nd)
+    start_disengagement(world, start, some_day(start), ys)
 
     # 3. Vanishing without warning (a sudden move: the school hears nothing).
     rate = p.vanish_rate / DAYS_PER_YEAR * hz.vanish[on] * np.exp(p.vanish_cin * cin)
-    gone = _draw(world, on, rate * (nc <= 10), nd)
+    gone = draw(world, on, rate * (nc <= 10), nd)
     first = some_day(gone)
     twenty = rng.random(len(gone)) < 0.6
     length = np.where(twenty, 20, rng.integers(3, 11, len(gone)))
@@ -317,7 +241,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     f_dis, f_phase = dis_active[idx_free], phase[idx_free]
     f_recent = recent[idx_free]
     # 4. Ordinary moves: out of the LA (destination known) and between LA schools.
-    leave = _draw(world, free, p.leave_rate / DAYS_PER_YEAR * hz.leave[free], nd)
+    leave = draw(world, free, p.leave_rate / DAYS_PER_YEAR * hz.leave[free], nd)
     to_school = rng.random(len(leave)) < 0.3
     world.schedule_exit(
         leave,
@@ -337,7 +261,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         / DAYS_PER_YEAR
         * hz.move[free2]
     )
-    move = _draw(world, free2, move_rate, nd)
+    move = draw(world, free2, move_rate, nd)
     world.schedule_exit(
         move,
         some_day(move),
@@ -346,9 +270,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         then=THEN_MOVE,
     )
     # 5. Elective home education without a long decline first.
-    ehe = _draw(
-        world, free2, p.ehe_rate / DAYS_PER_YEAR * (1 + (ys.sen[free2] > 0)), nd
-    )
+    ehe = draw(world, free2, p.ehe_rate / DAYS_PER_YEAR * (1 + (ys.sen[free2] > 0)), nd)
     ehe = ehe[world.exit_day[ehe] < 0]
     world.schedule_exit(
         ehe,
@@ -365,9 +287,9 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         * (1 + p.exclusion_disengaged * f_dis)
         * (1 + 1.0 * f_recent)
     )
-    susp_rate = _by_phase(p.suspension_rate, f_phase) / DAYS_PER_YEAR * excl_score
+    susp_rate = by_phase(p.suspension_rate, f_phase) / DAYS_PER_YEAR * excl_score
     staying = world.exit_day[free] < 0  # not leaving this week
-    susp = _draw(world, free[staying], susp_rate[staying], nd)
+    susp = draw(world, free[staying], susp_rate[staying], nd)
     if len(susp):
         day = some_day(susp)
         days = np.minimum(rng.geometric(0.55, len(susp)), 5)
@@ -382,8 +304,8 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
             days=days,
         )
         world.last_event_day[susp] = day
-    perm_rate = _by_phase(p.permanent_rate, f_phase) / DAYS_PER_YEAR * excl_score
-    perm = _draw(world, free[staying], perm_rate[staying], nd)
+    perm_rate = by_phase(p.permanent_rate, f_phase) / DAYS_PER_YEAR * excl_score
+    perm = draw(world, free[staying], perm_rate[staying], nd)
     if len(perm):
         day = some_day(perm)
         world.rec.add(
@@ -414,7 +336,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         * np.exp(0.8 * ys.semh[free])
         * (1 + 3 * f_dis)
     )
-    pt = _draw(world, free[no_pt], pt_rate[no_pt], nd)
+    pt = draw(world, free[no_pt], pt_rate[no_pt], nd)
     world.pt_first[pt] = some_day(pt)
     world.pt_last[pt] = world.pt_first[pt] + rng.integers(15, 61, len(pt))
     can_dual = (world.sub_first[free] < 0) & (f_phase == SECONDARY) & staying
@@ -425,7 +347,7 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
         * np.exp(0.6 * ys.semh[free])
         * (1 + 3 * f_dis + 2 * f_recent)
     )
-    dual = _draw(world, free[can_dual], dual_rate[can_dual], nd)
+    dual = draw(world, free[can_dual], dual_rate[can_dual], nd)
     if len(dual):
         world.sub_first[dual] = some_day(dual)
         world.sub_last[dual] = world.sub_first[dual] + rng.integers(30, 91, len(dual))
@@ -443,78 +365,6 @@ def term_week(world: World, w: int, hz: Hazards, ys: YearState) -> None:
     world.end_dual(ending, world.sub_last[ending])
     ending = np.flatnonzero((world.pt_first >= 0) & (world.pt_last <= k1))
     world.end_part_time(ending, world.pt_last[ending])
-
-
-def _start_disengagement(
-    world: World, idx: np.ndarray, first: np.ndarray, ys: YearState
-) -> None:
-    p, rng = world.params, world.rng
-    if not len(idx):
-        return
-    length = rng.integers(p.disengage_days[0], p.disengage_days[1] + 1, len(idx))
-    peak = rng.uniform(*p.disengage_peak, len(idx))
-    logw = np.log(np.asarray(p.disengage_outcomes))[None, :].repeat(len(idx), axis=0)
-    q = world.pupils
-    cme_tilt = p.disengage_cme_dep * q.dep[idx] + p.disengage_cme_cin * (
-        world.sc_status[idx] >= 0
-    )
-    logw[:, 1] += cme_tilt
-    logw[:, 2] += cme_tilt + 0.3 * q.mob[idx]
-    logw[:, 3] += 0.4 * (ys.sen[idx] > 0) - 0.2 * q.dep[idx]
-    outcome = (logw + rng.gumbel(size=logw.shape)).argmax(axis=1)
-    # A family deciding on home education has usually watched a long decline.
-    ehe = outcome == 3
-    length[ehe] = np.maximum(length[ehe], 40)
-    peak[ehe] = np.maximum(peak[ehe], 0.55)
-    world.dis_outcome[idx] = outcome
-    world.dis_last[idx] = first + length
-    world.rec.add(
-        "disengagement", pupil=idx, first=first, last=first + length, peak=peak
-    )
-
-
-def _resolve_disengagement(world: World, idx: np.ndarray) -> None:
-    rng = world.rng
-    if not len(idx):
-        return
-    last, outcome = world.dis_last[idx].copy(), world.dis_outcome[idx].copy()
-    world.dis_last[idx] = -1
-    world.dis_outcome[idx] = -1
-    m = outcome == 1  # 20 school days of unexplained absence, deletion, CME
-    world.schedule_exit(
-        idx[m],
-        last[m] + 20,
-        ground_of=ground("unexplained_absence_20_days"),
-        known=0,
-        then=THEN_CME,
-        run_first=last[m] + 1,
-    )
-    m = outcome == 2  # moved away, nobody knows where: CME
-    length = rng.integers(5, 16, int(m.sum()))
-    world.schedule_exit(
-        idx[m],
-        last[m] + length,
-        ground_of=ground("moved_away"),
-        known=0,
-        then=THEN_CME,
-        run_first=last[m] + 1,
-    )
-    m = outcome == 3
-    world.schedule_exit(
-        idx[m],
-        last[m] + rng.integers(1, 6, int(m.sum())),
-        ground_of=ground("ehe"),
-        known=1,
-        then=THEN_EHE,
-    )
-    m = outcome == 4
-    world.schedule_exit(
-        idx[m], last[m] + 1, ground_of=ground("moved_away"), known=1, then=THEN_GONE
-    )
-    m = outcome == 5
-    world.schedule_exit(
-        idx[m], last[m] + 1, ground_of=ground("moved_school"), known=1, then=THEN_MOVE
-    )
 
 
 def _offers(
