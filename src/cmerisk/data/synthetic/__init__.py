@@ -6,11 +6,13 @@ education and children missing education), paints their session marks chunk
 by chunk, and writes the tables; :func:`calibration_report` measures a folder
 against the published targets in :mod:`.targets`.
 
-Modules: :mod:`.targets` (what it aims at, with sources), :mod:`.params`
-(the knobs), :mod:`.timeline`, :mod:`.schools`, :mod:`.population`,
-:mod:`.world`, :mod:`.weekly`, :mod:`.summer`, :mod:`.lifecourse` (the
-simulation), :mod:`.attendance` (session marks), :mod:`.contract_tables`,
-:mod:`.writer`, :mod:`.generate` and :mod:`.report`.
+Modules: :mod:`.targets` (what it aims at, with sources) and :mod:`.reference`
+(one LA's published rates); :mod:`.params` (the knobs); the simulation:
+:mod:`.timeline`, :mod:`.schools`, :mod:`.population`, :mod:`.world`,
+:mod:`.hazards`, :mod:`.weekly`, :mod:`.disengagement`, :mod:`.summer`,
+:mod:`.lifecourse`; the marks: :mod:`.spells`, :mod:`.attendance`,
+:mod:`.termly`; the output: :mod:`.contract_tables`, :mod:`.writer`,
+:mod:`.generate`; and the check: :mod:`.measures`, :mod:`.report`.
 """
 
 from cmerisk.data.synthetic.generate import SynthSummary, generate_la
