@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "model"))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from _pages import self_contained_problems
 from toy import make_config, make_frame, make_spec
 
+from _pages import self_contained_problems
 from cmerisk.errors import DataError
 from cmerisk.pipeline import run_experiment
 from cmerisk.reports.model_card import (
@@ -182,6 +182,31 @@ def test_a_folder_that_is_not_a_run_is_refused_by_name(
     (copy / missing).unlink()
     with pytest.raises(DataError, match=missing.replace(".", r"\.")):
         model_card(copy)
+
+
+def test_a_suppressed_overall_count_is_shown_as_c(run_dir, tmp_path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    published = json.loads((copy / "fairness.json").read_text())
+    published["overall"]["positives"] = "c"
+    (copy / "fairness.json").write_text(json.dumps(published))
+    card = model_card(copy)
+    assert card.fairness is not None and card.fairness.positives == "c"
+    assert "Of the c test-year children who went missing" in render_markdown(card)
+
+
+def test_small_outcome_counts_of_a_slice_are_suppressed(run_dir, tmp_path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    summary = json.loads((copy / "run.json").read_text())
+    summary["split"]["slices"]["test"]["positives"] = 7
+    (copy / "run.json").write_text(json.dumps(summary))
+    md = render_markdown(model_card(copy))
+    test_line = next(ln for ln in md.splitlines() if ln.startswith("- **Test:**"))
+    assert test_line.endswith("rows, c went missing.")
+    assert "fewer than 10 (shown as c)" in md
+    train_line = next(ln for ln in md.splitlines() if ln.startswith("- **Train:**"))
+    assert "c went missing" not in train_line
 
 
 def test_without_a_fairness_audit_the_card_warns(run_dir, tmp_path) -> None:

@@ -91,6 +91,11 @@ def interval_text(cell: Any, *, percent: bool = True) -> str:
     return text
 
 
+def _small(n: int, min_cell: int) -> str:
+    """A count of pupils, or ``c`` when it is below the minimum cell size."""
+    return SUPPRESSED if n < min_cell else f"{n:,}"
+
+
 def _count(cell: Any) -> str:
     if cell is None:
         return UNDEFINED
@@ -104,8 +109,8 @@ class FairnessSummary:
     """The fairness audit as the card shows it (published cells only)."""
 
     capacity: int
-    pupils: int
-    positives: int
+    pupils: str
+    positives: str
     missed_rate: str
     false_positive_rate: str
     parity_band: tuple[float, float]
@@ -149,6 +154,7 @@ class ModelCard:
     images: dict[str, bytes] = field(default_factory=dict)
     fairness_page: str | None = None
     scoring: dict[str, Any] | None = None
+    min_cell: int = 10
 
 
 def _read_json(path: Path) -> Any:
@@ -213,8 +219,8 @@ def _fairness(data: Mapping[str, Any]) -> FairnessSummary:
         )
     return FairnessSummary(
         capacity=int(settings["capacity"]),
-        pupils=int(overall["pupils"]),
-        positives=int(overall["positives"]),
+        pupils=_count(overall.get("pupils")),
+        positives=_count(overall.get("positives")),
         missed_rate=interval_text(overall.get("missed_rate")),
         false_positive_rate=interval_text(overall.get("false_positive_rate")),
         parity_band=tuple(settings["parity_band"]),  # type: ignore[arg-type]
@@ -262,6 +268,11 @@ def _limitations(
             "model will do on any real authority's records. Retrain and re-audit on "
             "the LA's own data before any use."
         )
+    few = (
+        f"{test_positives:,}"
+        if test_positives >= min_cell
+        else f"fewer than {min_cell} (shown as c)"
+    )
     out += [
         "The label is recorded CME episodes only: a child who went missing but was "
         "never recorded on the LA's CME register counts as not missing. The model "
@@ -270,7 +281,7 @@ def _limitations(
         f"Elective home education is a competing outcome. A pupil who moves to EHE "
         f"within the {horizon}-day window is not a CME case here; EHE is lawful and "
         "is never a reason to flag a family.",
-        f"One test year holds only {test_positives:,} children who went missing, so "
+        f"One test year holds only {few} children who went missing, so "
         "every metric has a wide interval; read the intervals, not only the "
         "estimates.",
         "Drift: the model is fixed at training time. Attendance codes, recording "
@@ -426,6 +437,7 @@ def model_card(
         images=pictures,
         fairness_page=fairness_page,
         scoring=dict(scoring) if scoring is not None else None,
+        min_cell=int(config["fairness"]["min_cell"]),
     )
 
 
@@ -461,7 +473,13 @@ def _context(card: ModelCard) -> dict[str, Any]:
             for name, row in metrics.iterrows()
         ],
         "ci": "95%",
-        "slices": card.split.get("slices", {}),
+        "slices": {
+            name: {
+                "rows": f"{int(part.get('rows', 0)):,}",
+                "positives": _small(int(part.get("positives", 0)), card.min_cell),
+            }
+            for name, part in card.split.get("slices", {}).items()
+        },
         "years": card.split.get("years", {}),
     }
 
