@@ -307,7 +307,13 @@ def audit(
         mitigation=mit,
         mitigation_notes=[] if mit is None else list(mit.attrs.get("notes", [])),
         skipped=skipped,
-        notes=method_notes(config, capacity=capacity, n=n, probabilities=probabilities)
+        notes=method_notes(
+            config,
+            capacity=capacity,
+            n=n,
+            probabilities=probabilities,
+            tie_break="pupil id" if ids is not None else "row order",
+        )
         + notes,
     )
 

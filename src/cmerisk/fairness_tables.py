@@ -261,14 +261,19 @@ def grouping_tables(
 
 
 def method_notes(
-    config: FairnessConfig, *, capacity: int, n: int, probabilities: bool
+    config: FairnessConfig,
+    *,
+    capacity: int,
+    n: int,
+    probabilities: bool,
+    tie_break: str = "pupil id",
 ) -> list[str]:
     """How the audit was done, in the words the report prints."""
     lo, hi = config.parity_band
     m = config.min_cell
     notes = [
         f"Operating point: the {min(capacity, n):,} highest scores of {n:,} pupils are "
-        f"flagged (ties broken by pupil id), as the team's capacity allows.",
+        f"flagged (ties broken by {tie_break}), as the team's capacity allows.",
         f"Intervals: {config.ci_level:.0%} percentile intervals from "
         f"{config.n_bootstrap} bootstrap resamples, each group resampled on its own "
         f"(stratified) with its size kept. Each pupil keeps their flag, so intervals "
