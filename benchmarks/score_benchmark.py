@@ -2,7 +2,8 @@
 
 Scores synthetic LAs of 100,000 and 1,000,000 pupils (one or two school years of
 session marks, made with :func:`cmerisk.data.synthetic.generate_la`) with the same
-model, each in a fresh child process, and reports:
+model and chunks of about the same size (``--chunk-pupils``, 50,000), each in a
+fresh child process, and reports:
 
 - peak memory (RSS of the child, sampled with psutil, and its ``ru_maxrss``) per
   size, and the ratio 1,000,000 / 100,000 (goal: about 1: memory set by the
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -93,7 +95,13 @@ def _train(folder: Path, out: Path) -> Path:
 
 
 def _child(
-    data: str, model: str, as_of: str, out: str, explain: str, queue: Any
+    data: str,
+    model: str,
+    as_of: str,
+    out: str,
+    explain: str,
+    chunk_size: int,
+    queue: Any,
 ) -> None:
     """Score one LA and report the run's numbers (runs in a fresh process)."""
     import lightgbm as lgb
@@ -122,8 +130,9 @@ def _child(
         model=model,
         as_of=date.fromisoformat(as_of),
         out_dir=Path(out),
-        explain=explain,
-    )  # type: ignore[arg-type]
+        explain=explain,  # type: ignore[arg-type]
+        chunk_size=chunk_size,
+    )
     wall = time.perf_counter() - start
     queue.put(
         {
@@ -187,6 +196,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--explain", default="listed", choices=["listed", "all", "none"]
     )
+    parser.add_argument(
+        "--chunk-pupils",
+        type=int,
+        default=50_000,
+        help="about this many pupils per chunk, the same in every run",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -214,13 +229,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         generated = time.perf_counter() - start
         print(f"{n} pupils: data ready ({generated:.0f} s); scoring...", flush=True)
+        rows = json.loads((folder / "manifest.json").read_text())["rows"]["pupils"]
+        chunks = max(1, round(rows / args.chunk_pupils))
+        chunk_size = math.ceil(
+            rows / chunks
+        )  # chunks of about the same size in every run
         result = _run_child(
             data=str(folder),
             model=str(model),
             as_of=as_of.isoformat(),
             out=str(work / f"out-{n}"),
             explain=args.explain,
+            chunk_size=chunk_size,
         )
+        result["pupils_per_chunk"] = chunk_size
         t = result["timings_seconds"]
         predict_write = t["predict"] + t["write"]
         booster = result["booster_predict"]["seconds"]

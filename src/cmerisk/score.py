@@ -46,7 +46,6 @@ from cmerisk.scoring.atomic import Staging
 from cmerisk.scoring.bands import BANDS, rank_and_band
 from cmerisk.scoring.drift import DriftCounter
 from cmerisk.scoring.outputs import (
-    RISK_LIST_COLUMNS,
     copy_query,
     output_names,
     rejects_query,
@@ -521,31 +520,37 @@ class _Run:
         return {b: int(found.get(b, 0)) for b in BANDS}
 
     def _write_lists(self, reasons: str | None, staged: Staging) -> None:
+        """Stage the four lists: one sorted pass writes the Parquet risk list; the
+        CSV copy and the transition list read that file back in order."""
         name, version = model_identity(self.bundle, ref=self.model_ref)
-        self.con.execute(
-            "CREATE TABLE final AS "
-            + risk_list_query(
-                ranked="ranked",
-                reasons=reasons,
-                model_name=name,
-                model_version=version,
-                as_of=self.as_of,
-                expires_on=self.expires_on,
-            )
+        con, out = self.con, self.out_dir
+        listing = risk_list_query(
+            ranked="ranked",
+            reasons=reasons,
+            model_name=name,
+            model_version=version,
+            as_of=self.as_of,
+            expires_on=self.expires_on,
         )
-        out = self.out_dir
-        listing = f"SELECT {', '.join(RISK_LIST_COLUMNS)} FROM final ORDER BY rank"
-        con = self.con
-        copy_query(con, listing, staged.path(out / "risk_list.parquet"), fmt="parquet")
-        copy_query(con, listing, staged.path(out / "risk_list.csv"), fmt="csv")
-        transition = transition_query(risk_list="final")
+        parquet = staged.path(out / "risk_list.parquet")
+        copy_query(con, listing, parquet, fmt="parquet")
+        written = f"read_parquet('{parquet.as_posix()}')"
+        con.execute("SET preserve_insertion_order = true")  # the file is in rank order
+        try:
+            copy_query(
+                con,
+                f"SELECT * FROM {written}",
+                staged.path(out / "risk_list.csv"),
+                fmt="csv",
+            )
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        transition = transition_query(risk_list=written)
         copy_query(con, transition, staged.path(out / "transition_list.csv"), fmt="csv")
         view = None
         if any((self.spill / "rejects").iterdir()):
             files = (self.spill / "rejects" / "*.parquet").as_posix()
-            self.con.execute(
-                f"CREATE VIEW rejects AS SELECT * FROM read_parquet('{files}')"
-            )
+            con.execute(f"CREATE VIEW rejects AS SELECT * FROM read_parquet('{files}')")
             view = "rejects"
         rejects = rejects_query(rejects=view, scored="ranked")
         copy_query(con, rejects, staged.path(out / "rejects.csv"), fmt="csv")

@@ -157,7 +157,8 @@ def prepare_chunk(
     """
     timer = timer or StageTimer()
     with timer("load_validate"):
-        tables, rows = take_row_numbers(read_tables(folder))
+        # session marks stay on disk, streamed by DuckDB: memory stays flat
+        tables, rows = take_row_numbers(read_tables(folder, max_rows_in_memory=0))
         report = validate_tables(tables, as_of=as_of)
         _raise_for_errors(report, rows)
         rejects = rejects_frame(report, rows)
