@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -366,6 +367,7 @@ class _Run:
         self.timer = timer
         self.note = note
         self.tally = Tally()
+        self.split_seconds = 0.0
         self.drift = DriftCounter(bundle.reference)
         for sub in ("scores", "features", "rejects", "reasons", "marks"):
             (spill / sub).mkdir()
@@ -385,6 +387,7 @@ class _Run:
             rows = chunks.count_rows(readable["pupils"], con=self.con)
             n_chunks = chunks.bucket_count(rows, chunk_size=self.chunk_size)
             self.note("split", 0, 1)
+            started = time.perf_counter()
             if n_chunks > 1:
                 folders = chunks.split_by_pupil(
                     readable,
@@ -394,6 +397,7 @@ class _Run:
                 )
             else:
                 folders = [data]
+            self.split_seconds = time.perf_counter() - started
             self.note("split", 1, 1)
         for k, folder in enumerate(folders):
             self.note("score", k, len(folders))
@@ -627,7 +631,11 @@ class _Run:
             },
             "data": {"tables": digests, "digest": chunks.combine_digests(digests)},
             "data_quality": self.tally.quality,
-            "chunks": {"count": n_chunks, "chunk_size": self.chunk_size},
+            "chunks": {
+                "count": n_chunks,
+                "chunk_size": self.chunk_size,
+                "split_seconds": round(self.split_seconds, 3),
+            },
             "timings_seconds": self.timer.rounded(),
             "warnings": warnings,
             "outputs": [
