@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent / "model"))
 sys.path.insert(0, str(Path(__file__).parent))
-from _pages import local_links, self_contained_problems
 from toy import make_config, make_frame, make_spec
 
+from _pages import local_links, self_contained_problems
 from cmerisk.cli import app
 from cmerisk.demo import (
     MLFLOW_UI,
