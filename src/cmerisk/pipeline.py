@@ -51,6 +51,7 @@ from cmerisk.model.provenance import (
 from cmerisk.model.reference import input_dtypes
 from cmerisk.model.splits import Split, make_split
 from cmerisk.model.train import TrainedModel, train_lightgbm
+from cmerisk.reports.model_card import write_model_card
 from cmerisk.spec import DatasetSpec
 
 Progress = Callable[[str], None]
@@ -343,6 +344,8 @@ def run_experiment(
         if staging is not None:
             staging.cleanup()
             result.bundle_path = None
+    if result.out_dir is not None:  # the run's model card, from the files just written
+        write_model_card(result.out_dir, tracked=result.tracked)
     return result
 
 

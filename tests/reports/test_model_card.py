@@ -242,3 +242,11 @@ def test_key_numbers_pick_the_headline_rows(run_dir) -> None:
 )
 def test_interval_text(cell, percent, text) -> None:
     assert interval_text(cell, percent=percent) == text
+
+
+def test_a_training_run_writes_its_own_model_card(run_dir) -> None:
+    html = (run_dir / "model_card.html").read_text(encoding="utf-8")
+    md = (run_dir / "model_card.md").read_text(encoding="utf-8")
+    assert "Model card" in html and self_contained_problems(html) == []
+    assert "![Calibration](plots/calibration.png)" in md
+    assert (run_dir / "plots" / "calibration.png").is_file()
