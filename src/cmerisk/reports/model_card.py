@@ -223,7 +223,7 @@ def _fairness(data: Mapping[str, Any]) -> FairnessSummary:
         positives=_count(overall.get("positives")),
         missed_rate=interval_text(overall.get("missed_rate")),
         false_positive_rate=interval_text(overall.get("false_positive_rate")),
-        parity_band=tuple(settings["parity_band"]),  # type: ignore[arg-type]
+        parity_band=tuple(settings["parity_band"]),
         ci_level=float(settings["ci_level"]),
         tables=tables,
         flags=flags,
