@@ -1,10 +1,14 @@
 """How fast are cmerisk's explanations, and what does tree depth cost and buy?
 
 For LightGBM models of depth 3, 4, 6 and 8 (``num_leaves = 2**depth``),
-trained on the same CME dataset with the training config's settings and early
-stopping on the validation year, this measures:
+trained on the same CME dataset as the training pipeline trains them (its
+temporal split and LightGBM settings, early stopping on the validation year),
+this measures, on pupils of the test year:
 
-- validation average precision of each depth (what depth buys);
+- validation and test average precision of each depth (what depth buys), and
+  the depth the training config's tie rule keeps;
+- the same depths at a fixed number of trees (``--fixed-trees``), so that the
+  cost of depth alone shows in the TreeSHAP speeds;
 - pupils explained per second by cmerisk's explanation path
   (:func:`cmerisk.explain.explain_frame`: exact TreeSHAP contributions by the
   fast path, the additivity check, group sums and the plain-English top-3
@@ -17,7 +21,8 @@ stopping on the validation year, this measures:
 - peak resident memory of each path above the process's memory before it,
   as a ratio;
 - reason stability: 5 retrainings with different seeds, mean pairwise Jaccard
-  overlap of the top-3 reasons of the 200 highest-risk validation pupils;
+  overlap of the top-3 reasons of the 200 highest-risk test-year pupils, as
+  groups and as the features they name;
 - reviewer cards written per second.
 
 Speeds are reported as ratios against a baseline measured in the same
@@ -61,6 +66,7 @@ from cmerisk.explain_stability import reason_stability, retrain_with_seeds
 from cmerisk.features import cme_spec
 from cmerisk.model.matrix import category_levels, feature_matrix
 from cmerisk.model.reference import build_reference
+from cmerisk.model.splits import make_split
 from cmerisk.model.train import lightgbm_params, monotone_constraints, tree_depth
 from cmerisk.reports.pupil_cards import write_pupil_pages
 from cmerisk.spec import DatasetSpec
@@ -108,56 +114,78 @@ def build_dataset(pupils: int, years: int, seed: int) -> pd.DataFrame:
         return make_dataset(tables, as_of_dates=dates, horizon_days=245)
 
 
-def split_years(
-    frame: pd.DataFrame, spec: DatasetSpec
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on every as-of year but the last labelled one; validate on that."""
-    dates = sorted(frame[spec.time].unique())
-    valid = frame[frame[spec.time] == dates[-1]].reset_index(drop=True)
-    train = frame[frame[spec.time] < dates[-1]].reset_index(drop=True)
-    return train, valid
+def split_rows(
+    frame: pd.DataFrame, spec: DatasetSpec, config: ExperimentConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """The training pipeline's own temporal split: train, validation, test."""
+    y = frame[spec.target].to_numpy(dtype=int)
+    split = make_split(
+        frame,
+        y,
+        spec=spec,
+        config=config.split,
+        horizon_days=config.dataset.horizon_days,
+        seed=config.seed,
+    )
+    parts = [
+        frame.iloc[idx].reset_index(drop=True)
+        for idx in (split.train, split.calibration, split.test)
+    ]
+    return parts[0], parts[1], parts[2], split.description
 
 
 def train_depth(
-    X_train: pd.DataFrame,
-    y_train: np.ndarray,
-    X_valid: pd.DataFrame,
-    y_valid: np.ndarray,
+    data: dict[str, tuple[pd.DataFrame, np.ndarray]],
     *,
     spec: DatasetSpec,
     config: ExperimentConfig,
     depth: int,
+    fixed_trees: int | None = None,
 ) -> tuple[lgb.Booster, dict[str, Any]]:
+    """One depth candidate as the training pipeline builds it (early stopping on
+    the validation year), or with a fixed number of trees."""
+    (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (
+        data["train"],
+        data["validation"],
+        data["test"],
+    )
     cfg = config.lightgbm.model_copy(update={"num_leaves": 2**depth})
     monotone, _ = monotone_constraints(spec, cfg)
     pos = max(int(y_train.sum()), 1)
+    weight = (len(y_train) - pos) / pos if cfg.class_weight == "balanced" else 1.0
     params = lightgbm_params(
         cfg,
         max_depth=depth,
         seed=config.seed,
-        scale_pos_weight=(len(y_train) - pos) / pos,
+        scale_pos_weight=weight,
         monotone=monotone,
     )
     train_set = lgb.Dataset(
         X_train, y_train, categorical_feature=spec.categorical_features
     )
     valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set)
-    booster = lgb.train(
-        params,
-        train_set,
-        num_boost_round=cfg.n_estimators,
-        valid_sets=[valid_set],
-        callbacks=[
+    callbacks = (
+        []
+        if fixed_trees
+        else [
             lgb.early_stopping(
                 cfg.early_stopping_rounds, first_metric_only=True, verbose=False
             )
-        ],
+        ]
     )
-    best = booster.best_iteration or booster.current_iteration()
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=fixed_trees or cfg.n_estimators,
+        valid_sets=[valid_set],
+        callbacks=callbacks,
+    )
+    best = fixed_trees or booster.best_iteration or booster.current_iteration()
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    ap = float(
-        average_precision_score(y_valid, booster.predict(X_valid, raw_score=True))
-    )
+
+    def ap(X: pd.DataFrame, y: np.ndarray) -> float:
+        return float(average_precision_score(y, booster.predict(X, raw_score=True)))
+
     leaves = sum(t["num_leaves"] for t in booster.dump_model()["tree_info"])
     return booster, {
         "max_depth": depth,
@@ -165,8 +193,25 @@ def train_depth(
         "trees": booster.num_trees(),
         "total_leaves": leaves,
         "tree_depth": tree_depth(booster),
-        "validation_ap": ap,
+        "validation_ap": ap(X_valid, y_valid),
+        "test_ap": ap(X_test, y_test),
         "params": {k: v for k, v in params.items() if k != "monotone_constraints"},
+    }
+
+
+def kernel_speeds(
+    A: np.ndarray, booster: lgb.Booster, repeats: int
+) -> dict[str, float]:
+    """Pupils per second of the two TreeSHAP kernels (medians, interleaved)."""
+    native, fast = [], []
+    for _ in range(repeats):
+        native.append(measure(lambda: booster.predict(A, pred_contrib=True))[1])
+        fast.append(measure(lambda: fast_contributions(A, booster=booster))[1])
+    n = len(A)
+    return {
+        "native_pupils_per_second": n / float(np.median(native)),
+        "fast_pupils_per_second": n / float(np.median(fast)),
+        "speed_ratio_fast_vs_native": float(np.median(native) / np.median(fast)),
     }
 
 
@@ -272,6 +317,12 @@ def main() -> None:
     parser.add_argument("--flagged", type=int, default=200)
     parser.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS))
     parser.add_argument(
+        "--fixed-trees",
+        type=int,
+        default=200,
+        help="also compare depths at this many trees (0: skip)",
+    )
+    parser.add_argument(
         "--scaling",
         type=int,
         nargs="*",
@@ -290,41 +341,67 @@ def main() -> None:
         else build_dataset(args.pupils, args.years, seed=0)
     )
     build_seconds = time.perf_counter() - t0
-    train, valid = split_years(frame, spec)
+    train, valid, test, split_text = split_rows(frame, spec, config)
     levels = category_levels(train, spec=spec)
-    X_train = feature_matrix(train, spec=spec, categories=levels)
-    X_valid = feature_matrix(valid, spec=spec, categories=levels)
-    y_train = train[spec.target].to_numpy(dtype=int)
-    y_valid = valid[spec.target].to_numpy(dtype=int)
+    data = {
+        name: (
+            feature_matrix(part, spec=spec, categories=levels),
+            part[spec.target].to_numpy(dtype=int),
+        )
+        for name, part in (("train", train), ("validation", valid), ("test", test))
+    }
+    X_train, y_train = data["train"]
+    X_test = data["test"][0]
     reference = build_reference(X_train, spec=spec)
     rng = np.random.default_rng(0)
     timed = np.sort(
-        rng.choice(len(valid), size=min(args.rows, len(valid)), replace=False)
+        rng.choice(len(test), size=min(args.rows, len(test)), replace=False)
     )
-    rows, X_rows = valid.iloc[timed].reset_index(drop=True), X_valid.iloc[timed]
-    X_rows = X_rows.reset_index(drop=True)
+    rows = test.iloc[timed].reset_index(drop=True)
+    X_rows = X_test.iloc[timed].reset_index(drop=True)
 
     results = []
+    cards: dict[str, Any] = {}
     for depth in args.depths:
         print(f"depth {depth}: training", flush=True)
-        booster, info = train_depth(
-            X_train, y_train, X_valid, y_valid, spec=spec, config=config, depth=depth
-        )
+        booster, info = train_depth(data, spec=spec, config=config, depth=depth)
         print(
-            f"depth {depth}: {info['trees']} trees, AP {info['validation_ap']:.4f}; "
-            "timing",
+            f"depth {depth}: {info['trees']} trees, validation AP "
+            f"{info['validation_ap']:.4f}, test AP {info['test_ap']:.4f}; timing",
             flush=True,
         )
         info["timing"] = time_paths(
             rows, X_rows, booster, spec=spec, reference=reference, repeats=args.repeats
         )
         print(
-            f"depth {depth}: {json.dumps(info['timing']['pupils_per_second'])}; "
-            "stability",
+            f"depth {depth}: {json.dumps(info['timing']['pupils_per_second'])}",
             flush=True,
         )
-        margin = booster.predict(X_valid, raw_score=True)
-        flagged = valid[spec.id].to_numpy()[np.argsort(-margin)[: args.flagged]]
+        if args.fixed_trees:
+            fixed, fixed_info = train_depth(
+                data,
+                spec=spec,
+                config=config,
+                depth=depth,
+                fixed_trees=args.fixed_trees,
+            )
+            info["fixed_trees"] = {
+                k: fixed_info[k]
+                for k in (
+                    "trees",
+                    "total_leaves",
+                    "tree_depth",
+                    "validation_ap",
+                    "test_ap",
+                )
+            } | kernel_speeds(lightgbm_inputs(X_rows, fixed), fixed, args.repeats)
+            print(
+                f"depth {depth}, {args.fixed_trees} trees: "
+                f"{json.dumps(info['fixed_trees'])}",
+                flush=True,
+            )
+        margin = booster.predict(X_test, raw_score=True)
+        flagged = test[spec.id].to_numpy()[np.argsort(-margin)[: args.flagged]]
         boosters = retrain_with_seeds(
             X_train,
             y_train,
@@ -334,7 +411,7 @@ def main() -> None:
             categorical_feature=spec.categorical_features,
         )
         report = reason_stability(
-            valid, boosters=boosters, spec=spec, reference=reference, ids=flagged
+            test, boosters=boosters, spec=spec, reference=reference, ids=flagged
         )
         info["stability"] = {
             k: v for k, v in report.to_dict().items() if k not in ("groups", "features")
@@ -345,8 +422,8 @@ def main() -> None:
         )
         info["stability"]["summary"] = report.summary()
         del info["params"]
-        if depth == args.depths[0]:
-            top = valid[valid[spec.id].isin(set(flagged))].reset_index(drop=True)
+        if not cards:
+            top = test[test[spec.id].isin(set(flagged))].reset_index(drop=True)
             ex = explain_frame(top, booster=booster, spec=spec, reference=reference)
             with tempfile.TemporaryDirectory() as tmp:
                 _, seconds, _ = measure(
@@ -358,7 +435,7 @@ def main() -> None:
                 "cards_per_second": len(ex) / seconds,
             }
         results.append(info)
-        print(f"depth {depth}: stability {report.mean_jaccard:.3f}", flush=True)
+        print(f"depth {depth}: {report.summary()}", flush=True)
 
     shallow = results[0]
     for r in results:
@@ -366,7 +443,7 @@ def main() -> None:
             r["timing"]["pupils_per_second"]["cmerisk"]
             / shallow["timing"]["pupils_per_second"]["cmerisk"]
         )
-        r["ap_vs_shallowest"] = r["validation_ap"] - shallow["validation_ap"]
+        r["validation_ap_vs_shallowest"] = r["validation_ap"] - shallow["validation_ap"]
     best = max(r["validation_ap"] for r in results)
     tol = config.lightgbm.tie_tolerance
     chosen = min(
@@ -375,15 +452,9 @@ def main() -> None:
     )
     print(f"scaling at depth {chosen['max_depth']}", flush=True)
     chosen_booster, _ = train_depth(
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        spec=spec,
-        config=config,
-        depth=chosen["max_depth"],
+        data, spec=spec, config=config, depth=chosen["max_depth"]
     )
-    growth = scaling(X_valid, chosen_booster, args.scaling) if args.scaling else []
+    growth = scaling(X_test, chosen_booster, args.scaling) if args.scaling else []
     out = {
         "benchmark": "explain",
         "machine": {
@@ -400,8 +471,12 @@ def main() -> None:
             "build_seconds": build_seconds,
             "train_rows": len(train),
             "train_positives": int(y_train.sum()),
-            "valid_rows": len(valid),
-            "valid_positives": int(y_valid.sum()),
+            "split": split_text,
+            "validation_rows": len(valid),
+            "validation_positives": int(data["validation"][1].sum()),
+            "test_rows": len(test),
+            "test_positives": int(data["test"][1].sum()),
+            "timed_rows_from": "test year",
             "features": len(spec.features),
         },
         "depths": results,

@@ -131,7 +131,6 @@ def test_comparison_joins_a_closing_parenthesis() -> None:
         ("identifies as {sex}", ConfigError, "protected"),
         ("lives in {ward}", DataError, "ward"),
         ("{value:d} days", ConfigError, "does not render"),
-        ("{value:.0%} vs {reference:.0%}", ConfigError, "no reference value"),
     ],
 )
 def test_templates_that_cannot_be_spoken_are_refused(reason, error, fragment) -> None:
@@ -142,7 +141,7 @@ def test_templates_that_cannot_be_spoken_are_refused(reason, error, fragment) ->
             FeatureSpec(name="days", group="attendance", kind="days", reason=reason)
         ],
     )
-    reference = {"days": 2.0} if "reference" not in reason else None
+    reference = {"days": 2.0}
     with pytest.raises(error, match=fragment):
         check_templates(spec, reference=reference, columns=["id", "days", "sex"])
 
@@ -205,3 +204,23 @@ def test_choose_reasons_by_group_speaks_through_the_main_feature() -> None:
         by="feature",
     )
     assert [j for _, _, j, _, _, _ in by_feature] == [2, 1]
+
+
+def test_a_missing_reference_reads_not_recorded() -> None:
+    """A feature never recorded in the training years has no median; its
+    template still renders (and the model cannot have split on it)."""
+    f = FeatureSpec(
+        name="last_year",
+        group="attendance",
+        kind="rate",
+        reason="missed {value:.0%} last year (LA median {reference:.0%})",
+    )
+    spec = DatasetSpec(id="id", target="y", features=[f])
+    check_templates(
+        spec,
+        reference={"features": {"last_year": {"reference": None}}},
+        columns=["id", "last_year"],
+    )
+    assert reason_text(f, value=0.2, reference=None) == (
+        "missed 20% last year (LA median not recorded)"
+    )

@@ -24,8 +24,9 @@ How reasons are worded
 ----------------------
 The feature's reason template (:class:`~cmerisk.spec.FeatureSpec`) is filled
 with the pupil's own ``value``, the training ``reference`` (median, or most
-common category) and the pupil's other non-protected columns (a missing one
-reads "not recorded", never "nan"). When the template of a rate, count or day
+common category) and the pupil's other non-protected columns (a missing one,
+or a reference the training data could not give, reads "not recorded", never
+"nan"). When the template of a rate, count or day
 count does not quote ``{reference}`` itself, the comparison is appended,
 formatted by the feature's kind: "missed 34% of sessions this school year (LA
 median 5%)". Ordinal numbers (year group, decile, age) get no "median".
@@ -194,7 +195,12 @@ def reason_text(
         return f"{feature_label(feature)}: not recorded"
     if row:
         row = {k: NOT_RECORDED if is_missing(v) else v for k, v in row.items()}
-    text = feature.render_reason(value=value, reference=reference, row=row)
+    text = feature.render_reason(
+        value=value,
+        # e.g. a feature never recorded in the training years has no median
+        reference=NOT_RECORDED if is_missing(reference) else reference,
+        row=row,
+    )
     if (
         feature.kind in COMPARED_KINDS
         and not is_missing(reference)
@@ -247,11 +253,6 @@ def check_templates(
                 f"{missing} that the feature frame does not have"
             )
         ref = reference_value(reference, f.name)
-        if "reference" in template_fields(f.reason) and is_missing(ref):
-            raise ConfigError(
-                f"feature {f.name!r}: reason template {f.reason!r} quotes "
-                "{reference} but the model has no reference value for it"
-            )
         sample: Any = ref if not is_missing(ref) else ("x" if f.categorical else 1.0)
         if not f.categorical and isinstance(sample, (int, float, np.number)):
             sample = float(
