@@ -8,14 +8,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent / "model"))
 sys.path.insert(0, str(Path(__file__).parent))
-from toy import make_config, make_frame, make_spec
 
 from _pages import local_links, self_contained_problems
 from cmerisk.cli import app
@@ -24,7 +21,6 @@ from cmerisk.demo import (
     DemoResult,
     outputs_table,
     scoring_date,
-    without_empty_features,
     write_index,
 )
 
@@ -44,21 +40,6 @@ def test_scoring_date_is_the_latest_summer_census_in_the_data(
     day = scoring_date(last_day)
     assert day == expected
     assert day <= last_day and day.month == 5 and day.weekday() == 3
-
-
-@pytest.mark.parametrize(
-    ("empty_years", "dropped"),
-    [((0, 1), ["noise"]), ((0,), []), ((2, 3), [])],
-)
-def test_features_empty_in_the_training_years_are_left_out(
-    empty_years, dropped
-) -> None:
-    frame = make_frame(300, seed=1)
-    frame.loc[frame["year_index"].isin(empty_years), "noise"] = np.nan
-    spec = make_spec()
-    kept, empty = without_empty_features(frame, spec=spec, config=make_config())
-    assert empty == dropped
-    assert kept.feature_names == [n for n in spec.feature_names if n not in dropped]
 
 
 def _fake_run(tmp: Path, *, champion: bool) -> DemoResult:

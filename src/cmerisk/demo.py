@@ -44,11 +44,9 @@ from cmerisk.data.school_calendar import census_date, school_year_of
 from cmerisk.errors import DataError
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.table import Table
 
     from cmerisk.config import ExperimentConfig
-    from cmerisk.spec import DatasetSpec
 
 #: Sub-folders of the demo's output folder.
 DATA, TRAINING, SCORING = "data", "training", "scoring"
@@ -178,34 +176,6 @@ def _global_plots(test: Any, bundle_path: Path) -> dict[str, bytes]:
     return {title: plots[name] for name, title in wanted.items() if name in plots}
 
 
-def without_empty_features(
-    frame: pd.DataFrame, *, spec: DatasetSpec, config: ExperimentConfig
-) -> tuple[DatasetSpec, list[str]]:
-    """The spec less the features that have no value in the training slice.
-
-    With four school years the training slice is the first year alone, so
-    "last year" features are empty there: the model cannot use them and has no
-    LA median to quote in their reasons, which scoring refuses. They are left
-    out, and named.
-    """
-    from cmerisk.model.checks import check_frame
-    from cmerisk.model.splits import make_split
-
-    y = check_frame(frame, spec=spec)
-    split = make_split(
-        frame,
-        y,
-        spec=spec,
-        config=config.split,
-        horizon_days=config.dataset.horizon_days if spec.time else None,
-        seed=config.seed,
-    )
-    train = frame.iloc[split.train]
-    empty = [f.name for f in spec.features if train[f.name].isna().all()]
-    kept = [f for f in spec.features if f.name not in empty]
-    return spec.model_copy(update={"features": kept}), empty
-
-
 def run_demo(
     out_dir: Path,
     *,
@@ -270,12 +240,6 @@ def run_demo(
         console=console,
     ):
         frame, spec = build_cme_frame(data_dir, config=config)
-        spec, empty = without_empty_features(frame, spec=spec, config=config)
-    if empty:
-        notes.append(
-            f"Left out {len(empty)} feature(s) with no value in the training year "
-            f"(the data starts in {synth.first_date[:4]}): {', '.join(empty)}."
-        )
     with _step(
         "train",
         f"3/5 Training, evaluating and auditing on {len(frame):,} rows; "
