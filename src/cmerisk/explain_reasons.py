@@ -56,6 +56,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -79,6 +80,10 @@ def is_missing(value: Any) -> bool:
     """True for None, NaN, pd.NA and NaT."""
     if value is None:
         return True
+    if isinstance(value, (str, bool, int, np.integer, np.bool_)):
+        return False
+    if isinstance(value, float):
+        return value != value
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
@@ -156,13 +161,14 @@ def reference_from_frame(
     return out
 
 
-def template_fields(template: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def template_fields(template: str) -> frozenset[str]:
     """Top-level names a ``str.format`` template uses."""
     names = set()
     for _, name, _, _ in string.Formatter().parse(template):
         if name:
             names.add(name.split(".")[0].split("[")[0])
-    return names
+    return frozenset(names)
 
 
 class _NotRecorded:
@@ -182,6 +188,43 @@ def feature_label(feature: FeatureSpec) -> str:
     return feature.description or feature.name.replace("_", " ")
 
 
+class _Speaker:
+    """Everything about one feature's sentence that does not depend on the pupil."""
+
+    def __init__(self, feature: FeatureSpec, reference: Any, comparison_label: str):
+        self.format = feature.reason.format
+        self.extra = tuple(
+            sorted(template_fields(feature.reason) - {"value", "reference"})
+        )
+        # e.g. a feature never recorded in the training years has no median
+        self.reference = NOT_RECORDED if is_missing(reference) else reference
+        self.gap = f"{feature_label(feature)}: not recorded"
+        self.compare = None
+        self.into_parenthesis = False
+        if (
+            feature.kind in COMPARED_KINDS
+            and not is_missing(reference)
+            and "reference" not in template_fields(feature.reason)
+        ):
+            self.compare = f"{comparison_label} {format_value(reference, feature.kind)}"
+            # "... (not counting Year 7)" -> "... (not counting Year 7; LA median 0)"
+            self.into_parenthesis = feature.reason.endswith(")")
+
+    def __call__(self, value: Any, row: Sequence[Any] = ()) -> str:
+        if is_missing(value):
+            return self.gap
+        quoted = {
+            name: NOT_RECORDED if is_missing(v) else v
+            for name, v in zip(self.extra, row, strict=False)
+        }
+        text: str = self.format(value=value, reference=self.reference, **quoted)
+        if self.compare is None:
+            return text
+        if self.into_parenthesis and text.endswith(")"):
+            return f"{text[:-1]}; {self.compare})"
+        return f"{text} ({self.compare})"
+
+
 def reason_text(
     feature: FeatureSpec,
     *,
@@ -191,28 +234,9 @@ def reason_text(
     comparison_label: str = "LA median",
 ) -> str:
     """The reason sentence for one pupil's value of one feature."""
-    if is_missing(value):
-        return f"{feature_label(feature)}: not recorded"
-    if row:
-        row = {k: NOT_RECORDED if is_missing(v) else v for k, v in row.items()}
-    text = feature.render_reason(
-        value=value,
-        # e.g. a feature never recorded in the training years has no median
-        reference=NOT_RECORDED if is_missing(reference) else reference,
-        row=row,
-    )
-    if (
-        feature.kind in COMPARED_KINDS
-        and not is_missing(reference)
-        and "reference" not in template_fields(feature.reason)
-    ):
-        compare = f"{comparison_label} {format_value(reference, feature.kind)}"
-        # template ends "(not counting Year 7)": "(not counting Year 7; LA median 0)"
-        if feature.reason.endswith(")") and text.endswith(")"):
-            text = f"{text[:-1]}; {compare})"
-        else:
-            text = f"{text} ({compare})"
-    return text
+    speaker = _Speaker(feature, reference, comparison_label)
+    row = row or {}
+    return speaker(value, [row.get(name) for name in speaker.extra])
 
 
 def check_templates(
@@ -281,9 +305,7 @@ def reason_eligible(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
         if f.kind in ZERO_IS_NOT_A_REASON:
             col = data[f.name]
             if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-                num = pd.to_numeric(col, errors="coerce").to_numpy(
-                    dtype=float, na_value=np.nan
-                )
+                num = col.to_numpy(dtype=float, na_value=np.nan)
                 out[:, j] = np.isnan(num) | (num != 0)
     return out
 
@@ -319,45 +341,38 @@ def choose_reasons(
         return out
     if by == "feature":
         best = _top_k(usable, top)
-        for i, k in zip(
-            *np.nonzero(np.isfinite(np.take_along_axis(usable, best, 1))), strict=True
-        ):
+        rows, ranks = np.nonzero(np.isfinite(np.take_along_axis(usable, best, 1)))
+        for i, k in zip(rows.tolist(), ranks.tolist(), strict=True):
             j = int(best[i, k])
-            out.append(
-                (int(i), int(k) + 1, j, float(values[i, j]), float(values[i, j]), [])
-            )
+            out.append((i, k + 1, j, float(values[i, j]), float(values[i, j]), []))
         return out
     names = spec.feature_names
     members = [
         np.array([names.index(f) for f in spec.groups()[g]]) for g in group_names
     ]
-    main = np.zeros((n, len(group_names)), dtype=int)
-    has_main = np.zeros((n, len(group_names)), dtype=bool)
+    width = MAX_ALSO + 1
+    # per group: its risk-raising features, largest first (-1 pads)
+    ranked = np.full((n, len(group_names), width), -1, dtype=np.int64)
     for gi, cols in enumerate(members):
         sub = usable[:, cols]
-        pick = np.argmax(sub, axis=1)
-        main[:, gi] = cols[pick]
-        has_main[:, gi] = np.isfinite(sub[np.arange(n), pick])
+        order = np.argsort(-sub, axis=1, kind="stable")[:, :width]
+        keep = np.isfinite(np.take_along_axis(sub, order, axis=1))
+        ranked[:, gi, : order.shape[1]] = np.where(keep, cols[order], -1)
+    has_main = ranked[:, :, 0] >= 0
     score = np.where(
         has_main & (group_values > 0) & (group_values >= floor), group_values, -np.inf
     )
     best = _top_k(score, top)
-    finite = np.isfinite(np.take_along_axis(score, best, 1))
-    for i, k in zip(*np.nonzero(finite), strict=True):
-        gi = int(best[i, k])
-        j = int(main[i, gi])
-        others = [int(c) for c in members[gi] if c != j and np.isfinite(usable[i, c])]
-        others.sort(key=lambda c: -values[i, c])
-        out.append(
-            (
-                int(i),
-                int(k) + 1,
-                j,
-                float(group_values[i, gi]),
-                float(values[i, j]),
-                others[:MAX_ALSO],
-            )
-        )
+    rows, ranks = np.nonzero(np.isfinite(np.take_along_axis(score, best, 1)))
+    groups = best[rows, ranks]
+    picked = ranked[rows, groups].tolist()
+    totals = group_values[rows, groups].tolist()
+    mains = ranked[rows, groups, 0]
+    own = values[rows, mains].tolist()
+    for i, k, feats, total, mine in zip(
+        rows.tolist(), ranks.tolist(), picked, totals, own, strict=True
+    ):
+        out.append((i, k + 1, feats[0], total, mine, [f for f in feats[1:] if f >= 0]))
     return out
 
 
@@ -375,22 +390,20 @@ def render_reasons(
     if not chosen:
         return empty_reasons()
     feats = spec.features
-    refs = [reference_value(reference, f.name) for f in feats]
-    extra = [sorted(template_fields(f.reason) - {"value", "reference"}) for f in feats]
-    value_cols = [data[f.name].to_numpy(dtype=object) for f in feats]
-    row_cols = {
-        c: rows[c].to_numpy(dtype=object) for c in set().union(*map(set, extra))
+    used = sorted({j for _, _, j, _, _, also in chosen for j in (j, *also)})
+    speak = {
+        j: _Speaker(
+            feats[j], reference_value(reference, feats[j].name), comparison_label
+        )
+        for j in used
     }
+    value_cols = {j: data[feats[j].name].to_numpy(dtype=object) for j in used}
+    quoted = {c for j in used for c in speak[j].extra}
+    row_cols = {c: rows[c].to_numpy(dtype=object) for c in quoted}
 
     def text(i: int, j: int) -> str:
-        row = {c: row_cols[c][i] for c in extra[j]}
-        return reason_text(
-            feats[j],
-            value=value_cols[j][i],
-            reference=refs[j],
-            row=row,
-            comparison_label=comparison_label,
-        )
+        speaker = speak[j]
+        return speaker(value_cols[j][i], [row_cols[c][i] for c in speaker.extra])
 
     records = [
         (

@@ -298,4 +298,4 @@ def empty_reasons() -> pd.DataFrame:
 
 def as_object_array(values: Any) -> np.ndarray:
     """Ids as a 1-D object array of strings."""
-    return np.asarray([str(v) for v in values], dtype=object)
+    return pd.Series(values, copy=False).astype(str).to_numpy(dtype=object)
