@@ -26,8 +26,9 @@ this measures, on pupils of the test year:
 - reviewer cards written per second.
 
 Speeds are reported as ratios against a baseline measured in the same
-process, interleaved, median of ``--repeats`` runs: the machine is shared, so
-absolute rates move, ratios much less.
+process, interleaved, best of ``--repeats`` runs (medians are kept too): the
+machine is shared, other jobs only ever slow a run down, so absolute rates
+move and ratios much less.
 
 Run::
 
@@ -202,16 +203,17 @@ def train_depth(
 def kernel_speeds(
     A: np.ndarray, booster: lgb.Booster, repeats: int
 ) -> dict[str, float]:
-    """Pupils per second of the two TreeSHAP kernels (medians, interleaved)."""
+    """Pupils per second of the two TreeSHAP kernels (best of ``repeats``,
+    interleaved)."""
     native, fast = [], []
     for _ in range(repeats):
         native.append(measure(lambda: booster.predict(A, pred_contrib=True))[1])
         fast.append(measure(lambda: fast_contributions(A, booster=booster))[1])
     n = len(A)
     return {
-        "native_pupils_per_second": n / float(np.median(native)),
-        "fast_pupils_per_second": n / float(np.median(fast)),
-        "speed_ratio_fast_vs_native": float(np.median(native) / np.median(fast)),
+        "native_pupils_per_second": n / min(native),
+        "fast_pupils_per_second": n / min(fast),
+        "speed_ratio_fast_vs_native": min(native) / min(fast),
     }
 
 
@@ -260,13 +262,16 @@ def time_paths(
     native = results["native_kernel"]
     assert float(np.max(np.abs(results["fast_kernel"][0] - native[:, :-1]))) < 1e-9
     med = {k: float(np.median(v)) for k, v in times.items()}
-    rate = {k: n / v for k, v in med.items()}
+    # Best of the repeats: other jobs on a shared machine only ever slow a run down.
+    fastest = {k: min(v) for k, v in times.items()}
+    rate = {k: n / v for k, v in fastest.items()}
     mem = {k: float(np.median(v)) for k, v in memory.items()}
     return {
         "rows": n,
         "max_abs_difference_vs_shap": diff,
         "additivity_error": ex.contributions.additivity_error(),
         "seconds_median": med,
+        "seconds_best": fastest,
         "pupils_per_second": rate,
         "speed_ratio_cmerisk_vs_shap": rate["cmerisk"] / rate["shap"],
         "speed_ratio_fast_vs_native_kernel": rate["fast_kernel"]
@@ -279,27 +284,24 @@ def time_paths(
 
 
 def scaling(
-    X: pd.DataFrame, booster: lgb.Booster, sizes: list[int]
+    X: pd.DataFrame, booster: lgb.Booster, sizes: list[int], *, repeats: int
 ) -> list[dict[str, Any]]:
     """Fast vs native TreeSHAP kernels as the number of pupils grows."""
     A = lightgbm_inputs(X, booster)
     out = []
     for size in sizes:
         size = min(size, len(X))
-        _, native_s, _ = measure(
-            lambda size=size: booster.predict(A[:size], pred_contrib=True)
-        )
-        _, fast_s, _ = measure(
-            lambda size=size: fast_contributions(A[:size], booster=booster)
-        )
+        speeds = kernel_speeds(A[:size], booster, repeats)
         out.append(
             {
                 "rows": size,
-                "native_pupils_per_second": size / native_s,
-                "fast_pupils_per_second": size / fast_s,
-                "speed_ratio_fast_vs_native": native_s / fast_s,
-                "minutes_for_200k_pupils_fast": 200_000 / (size / fast_s) / 60,
-                "minutes_for_200k_pupils_native": 200_000 / (size / native_s) / 60,
+                **speeds,
+                "minutes_for_200k_pupils_fast": 200_000
+                / speeds["fast_pupils_per_second"]
+                / 60,
+                "minutes_for_200k_pupils_native": 200_000
+                / speeds["native_pupils_per_second"]
+                / 60,
             }
         )
         print(f"  scaling {size}: {json.dumps(out[-1])}", flush=True)
@@ -312,7 +314,7 @@ def main() -> None:
     parser.add_argument("--pupils", type=int, default=10_000)
     parser.add_argument("--years", type=int, default=4)
     parser.add_argument("--rows", type=int, default=5_000, help="rows timed per depth")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--flagged", type=int, default=200)
     parser.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS))
@@ -454,7 +456,9 @@ def main() -> None:
     chosen_booster, _ = train_depth(
         data, spec=spec, config=config, depth=chosen["max_depth"]
     )
-    growth = scaling(X_test, chosen_booster, args.scaling) if args.scaling else []
+    growth = (
+        scaling(X_test, chosen_booster, args.scaling, repeats=3) if args.scaling else []
+    )
     out = {
         "benchmark": "explain",
         "machine": {
