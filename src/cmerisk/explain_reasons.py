@@ -401,9 +401,18 @@ def render_reasons(
     quoted = {c for j in used for c in speak[j].extra}
     row_cols = {c: rows[c].to_numpy(dtype=object) for c in quoted}
 
+    said: dict[tuple[Any, ...], str] = {}  # flags, counts, categories repeat a lot
+
     def text(i: int, j: int) -> str:
         speaker = speak[j]
-        return speaker(value_cols[j][i], [row_cols[c][i] for c in speaker.extra])
+        key = (j, value_cols[j][i], *(row_cols[c][i] for c in speaker.extra))
+        try:
+            return said[key]
+        except KeyError:
+            said[key] = out = speaker(key[1], key[2:])
+            return out
+        except TypeError:  # an unhashable value: just say it
+            return speaker(key[1], key[2:])
 
     records = [
         (
