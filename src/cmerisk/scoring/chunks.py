@@ -49,10 +49,14 @@ from cmerisk.data.load import CSV_ENCODINGS, TableFiles, find_tables
 from cmerisk.errors import DataError
 
 #: The SQL expression that places a pupil's records in a bucket; null ids go to 0.
-#: Ids are compared trimmed and lower-cased so a stray space never splits a pupil.
-BUCKET_SQL: Final[str] = (
-    "coalesce(hash(lower(trim(CAST(pupil_id AS VARCHAR)))) % {n}, 0)"
-)
+#: Ids are compared as text, as the loader reads them: a number id 123 in one
+#: table and the text '123' in another land together, and so do ' abc' in a CSV
+#: file (the loader drops the leading space) and 'abc' elsewhere.
+BUCKET_SQL: Final[str] = "coalesce(hash({id}) % {n}, 0)"
+_ID_TEXT: Final[dict[str, str]] = {
+    "parquet": "CAST(pupil_id AS VARCHAR)",
+    "csv": "trim(pupil_id)",
+}
 
 #: Column holding a record's 1-based row number in the LA's own table.
 ROW_COLUMN: Final[str] = "__row"
@@ -286,7 +290,7 @@ def _partition(
             f"(columns: {', '.join(map(str, rel.columns))})"
         )
     rel.create_view("__cmerisk_input", replace=True)
-    bucket = BUCKET_SQL.format(n=int(buckets))
+    bucket = BUCKET_SQL.format(id=_ID_TEXT[table.format], n=int(buckets))
     numbered = not TABLES[table.name].large
     row = f", row_number() OVER () AS {ROW_COLUMN}" if numbered else ""
     # row_number() OVER () follows file order only while insertion order is kept
