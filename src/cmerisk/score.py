@@ -25,20 +25,15 @@ three add up.
 from __future__ import annotations
 
 import json
-import math
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cmerisk.errors import DataError
@@ -46,14 +41,9 @@ from cmerisk.scoring import chunks
 from cmerisk.scoring.atomic import Staging
 from cmerisk.scoring.bands import BANDS, rank_and_band
 from cmerisk.scoring.drift import DriftCounter
-from cmerisk.scoring.outputs import (
-    copy_query,
-    output_names,
-    rejects_query,
-    risk_list_query,
-    transition_query,
-)
-from cmerisk.scoring.summary import ScoreSummary, StageTimer, Tally
+from cmerisk.scoring.model import check_features, model_identity, open_model
+from cmerisk.scoring.outputs import scores_table, write_lists
+from cmerisk.scoring.summary import ScoreSummary, StageTimer, Tally, build_report
 
 if TYPE_CHECKING:
     from cmerisk.model.bundle import ModelBundle
@@ -63,19 +53,6 @@ __all__ = ["ScoreSummary", "score_batch", "score_la"]
 Explain = Literal["listed", "all", "none"]
 #: ``progress(stage, done, total)``: called as chunks and stages complete.
 Progress = Callable[[str, int, int], None]
-
-#: Columns carried from the feature table into the outputs.
-CARRIED = ("school_urn", "school_phase", "nc_year", "secondary_offer_urn")
-
-_SCORE_SCHEMA = pa.schema(
-    [
-        ("pupil_id", pa.string()),
-        *((c, pa.string()) for c in CARRIED),
-        ("probability", pa.float64()),
-        ("margin", pa.float64()),
-        ("chunk", pa.int32()),
-    ]
-)
 
 
 def score_batch(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
@@ -141,127 +118,6 @@ def score_matrix(
     )
 
 
-def open_model(model: str | Path) -> ModelBundle:
-    """Load a bundle from a folder or a registry reference (``models:/...``).
-
-    A bundle folder loads directly; anything else (``models:/cmerisk@champion``,
-    ``models:/cmerisk/3``, ``runs:/...``, a downloaded MLflow model) goes through
-    :func:`cmerisk.tracking.resolve_model`, into a temporary folder removed once
-    the bundle is in memory.
-    """
-    from cmerisk.model.bundle import MODEL_FILE, load_bundle
-
-    if (Path(model) / MODEL_FILE).is_file():
-        return load_bundle(Path(model))
-    from cmerisk.tracking import resolve_model  # mlflow: only when needed
-
-    with tempfile.TemporaryDirectory(prefix="cmerisk-model-") as tmp:
-        return load_bundle(resolve_model(str(model), dst=tmp))
-
-
-def model_identity(bundle: ModelBundle, *, ref: str = "") -> tuple[str, str]:
-    """(name, version) of a model, as the outputs show them.
-
-    The version is the bundle's recorded version when it has one; for a
-    registry reference, the version number it names (``models:/cmerisk/3`` ->
-    ``3``) or its alias with the model file's digest (``champion (1a2b3c4d5e6f)``,
-    as an alias moves); otherwise ``unregistered (<digest>)``.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace as NS
-    >>> from cmerisk.config import ExperimentConfig
-    >>> meta = {"model_name": "cmerisk", "files": {"model.txt": "1a2b3c4d5e6f7a"}}
-    >>> b = NS(metadata=meta, config=ExperimentConfig())
-    >>> model_identity(b, ref="models:/cmerisk/3")
-    ('cmerisk', '3')
-    >>> model_identity(b, ref="models:/cmerisk@champion")
-    ('cmerisk', 'champion (1a2b3c4d5e6f)')
-    >>> model_identity(b, ref="models/cmerisk")
-    ('cmerisk', 'unregistered (1a2b3c4d5e6f)')
-    """
-    meta = bundle.metadata
-    name = str(meta.get("model_name") or bundle.config.tracking.registered_model)
-    recorded = meta.get("model_version") or meta.get("registered_version")
-    if recorded is not None:
-        return name, str(recorded)
-    digest = str(meta.get("files", {}).get("model.txt", ""))[:12] or "no digest"
-    if ref.startswith("models:/"):
-        rest = ref[len("models:/") :]
-        if "@" in rest:
-            return name, f"{rest.split('@', 1)[1]} ({digest})"
-        tail = rest.rsplit("/", 1)[-1]
-        if "/" in rest and tail.isdigit():
-            return name, tail
-    return name, f"unregistered ({digest})"
-
-
-def check_features(
-    frame: pd.DataFrame, bundle: ModelBundle, *, tables: list[str]
-) -> None:
-    """Refuse data that cannot make every feature the model needs, naming them.
-
-    The message lists the missing features with the raw table(s) each is built
-    from (:data:`cmerisk.features.FEATURE_SOURCES`) and which of those tables
-    the data lacks.
-    """
-    from cmerisk.features import FEATURE_SOURCES
-
-    absent = [n for n in bundle.spec.feature_names if n not in frame.columns]
-    if not absent:
-        return
-    by_source: dict[tuple[str, ...], list[str]] = {}
-    for name in absent:
-        by_source.setdefault(tuple(FEATURE_SOURCES.get(name, ())), []).append(name)
-    lines = [
-        f"  - from {' or '.join(src) or 'an unknown table'}: {', '.join(names)}"
-        for src, names in by_source.items()
-    ]
-    lacking = sorted({t for src in by_source for t in src if t not in tables})
-    hint = f"The data has no {', '.join(lacking)} table. " if lacking else ""
-    raise DataError(
-        f"the data cannot make {len(absent)} feature(s) the model needs:\n"
-        + "\n".join(lines)
-        + f"\n{hint}Tables present: {', '.join(tables)}. Add the missing table(s), or "
-        "score with a model trained on the tables this LA has."
-    )
-
-
-def _text(values: pd.Series) -> pa.Array:
-    return pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
-
-
-def _scores_table(
-    frame: pd.DataFrame, scores: pd.DataFrame, *, id_col: str, chunk: int
-) -> pa.Table:
-    n = len(frame)
-    cols: dict[str, Any] = {"pupil_id": _text(frame[id_col])}
-    for c in CARRIED:
-        cols[c] = _text(frame[c]) if c in frame.columns else pa.nulls(n, pa.string())
-    cols["probability"] = pa.array(scores["probability"].to_numpy(dtype="float64"))
-    cols["margin"] = pa.array(scores["margin"].to_numpy(dtype="float64"))
-    cols["chunk"] = pa.array(np.full(n, chunk, dtype=np.int32))
-    return pa.table(cols, schema=_SCORE_SCHEMA)
-
-
-SPILL_PREFIX = ".cmerisk-score-"
-
-
-def new_spill_folder(parent: Path) -> Path:
-    """A fresh spill folder in ``parent``, after removing those of killed runs.
-
-    Spill folders are named after the process that made them; one whose
-    process is gone was left by a run that was killed.
-    """
-    import psutil
-
-    for old in parent.glob(f"{SPILL_PREFIX}*"):
-        pid = old.name[len(SPILL_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent))
-
-
 def score_la(
     data: Path,
     *,
@@ -320,7 +176,7 @@ def score_la(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     Staging.clean_leftovers(out_dir)
-    spill = new_spill_folder(out_dir.resolve().parent)
+    spill = chunks.new_spill_folder(out_dir.resolve().parent)
     try:
         return _Run(
             bundle=bundle,
@@ -428,8 +284,25 @@ class _Run:
         with Staging() as staged:
             with self.timer("write"):
                 self._write_lists(reasons, staged)
-                report = self._report(
-                    bands=bands, digests=digests, n_chunks=len(folders)
+                name, version = model_identity(self.bundle, ref=self.model_ref)
+                report = build_report(
+                    self.con,
+                    bundle=self.bundle,
+                    model=(self.model_ref, name, version),
+                    as_of=self.as_of,
+                    expires_on=self.expires_on,
+                    capacity=self.capacity,
+                    explain=self.explain,
+                    tally=self.tally,
+                    drift=self.drift,
+                    bands=bands,
+                    digests=digests,
+                    chunking={
+                        "count": len(folders),
+                        "chunk_size": self.chunk_size,
+                        "split_seconds": round(self.split_seconds, 3),
+                    },
+                    timer=self.timer,
                 )
                 pages = self.spill / "pupils" if self.explain != "none" else None
                 staged.folder(self.out_dir / "pupils", pages)
@@ -479,7 +352,7 @@ class _Run:
         name = f"chunk-{k:05d}.parquet"
         with self.timer("write"):
             pq.write_table(
-                _scores_table(features, scores, id_col=id_col, chunk=k),
+                scores_table(features, scores, id_col=id_col, chunk=k),
                 self.spill / "scores" / name,
                 compression="none",
             )
@@ -524,132 +397,15 @@ class _Run:
         return {b: int(found.get(b, 0)) for b in BANDS}
 
     def _write_lists(self, reasons: str | None, staged: Staging) -> None:
-        """Stage the four lists: one sorted pass writes the Parquet risk list; the
-        CSV copy and the transition list read that file back in order."""
         name, version = model_identity(self.bundle, ref=self.model_ref)
-        con, out = self.con, self.out_dir
-        listing = risk_list_query(
-            ranked="ranked",
+        write_lists(
+            self.con,
+            staged=staged,
+            out_dir=self.out_dir,
             reasons=reasons,
+            rejects_dir=self.spill / "rejects",
             model_name=name,
             model_version=version,
             as_of=self.as_of,
             expires_on=self.expires_on,
         )
-        parquet = staged.path(out / "risk_list.parquet")
-        copy_query(con, listing, parquet, fmt="parquet")
-        written = f"read_parquet('{parquet.as_posix()}')"
-        con.execute("SET preserve_insertion_order = true")  # the file is in rank order
-        try:
-            copy_query(
-                con,
-                f"SELECT * FROM {written}",
-                staged.path(out / "risk_list.csv"),
-                fmt="csv",
-            )
-        finally:
-            con.execute("SET preserve_insertion_order = false")
-        transition = transition_query(risk_list=written)
-        copy_query(con, transition, staged.path(out / "transition_list.csv"), fmt="csv")
-        view = None
-        if any((self.spill / "rejects").iterdir()):
-            files = (self.spill / "rejects" / "*.parquet").as_posix()
-            con.execute(f"CREATE VIEW rejects AS SELECT * FROM read_parquet('{files}')")
-            view = "rejects"
-        rejects = rejects_query(rejects=view, scored="ranked")
-        copy_query(con, rejects, staged.path(out / "rejects.csv"), fmt="csv")
-
-    def _report(
-        self, *, bands: dict[str, int], digests: dict[str, str], n_chunks: int
-    ) -> dict[str, Any]:
-        scoring = self.bundle.config.scoring
-        name, model_version = model_identity(self.bundle, ref=self.model_ref)
-        counts = self.tally.counts(bands)
-        psi = self.drift.table(warning=scoring.psi_warning)
-        warnings = [
-            f"drift: {r.feature} has PSI {r.psi:.2f} against the training data "
-            "(warning above "
-            f"{scoring.psi_warning}); check the data before relying on the list"
-            for r in psi[psi["drifted"]].itertuples()
-        ]
-        from cmerisk.data.findings import RULES
-
-        for (table, column, rule), n in self.tally.warnings.items():
-            where = table if column is None else f"{table}.{column}"
-            warnings.append(f"{where}: {RULES[rule].words} ({n} record(s))")
-        if bands["flagged"] < self.capacity:
-            warnings.append(
-                f"only {bands['flagged']} pupils scored, "
-                f"fewer than the capacity {self.capacity}"
-            )
-        expected = dict(
-            self.con.execute(
-                "SELECT band, sum(probability) FROM ranked "
-                "WHERE band IN ('flagged', 'watch') GROUP BY band"
-            ).fetchall()
-        )
-        try:
-            cmerisk_version = version("cmerisk")
-        except (
-            PackageNotFoundError
-        ):  # pragma: no cover - a source tree without metadata
-            cmerisk_version = "unknown"
-        return {
-            "cmerisk_version": cmerisk_version,
-            "as_of": self.as_of.isoformat(),
-            "expires_on": self.expires_on.isoformat(),
-            "capacity": self.capacity,
-            "watch_capacity": scoring.watch_capacity,
-            "watch_min_probability": scoring.watch_min_probability,
-            "explain": self.explain,
-            "counts": counts,
-            "cohort": self.tally.left_out,
-            "scores": {
-                "quantiles": self._quantiles(),
-                "bands": bands,
-                "expected_cme": {b: round(float(v), 2) for b, v in expected.items()},
-            },
-            "drift": {
-                "psi_warning": scoring.psi_warning,
-                "features": [
-                    {
-                        "feature": r.feature,
-                        "psi": None if math.isnan(r.psi) else round(float(r.psi), 6),
-                        "pupils": int(r.pupils),
-                        "drifted": bool(r.drifted),
-                    }
-                    for r in psi.itertuples()
-                ],
-                "drifted": psi.loc[psi["drifted"], "feature"].tolist(),
-            },
-            "model": {
-                "reference": self.model_ref,
-                "name": name,
-                "version": model_version,
-                "files": self.bundle.metadata.get("files", {}),
-                "trained_on_data": self.bundle.metadata.get("data_digest"),
-            },
-            "data": {"tables": digests, "digest": chunks.combine_digests(digests)},
-            "data_quality": self.tally.quality,
-            "chunks": {
-                "count": n_chunks,
-                "chunk_size": self.chunk_size,
-                "split_seconds": round(self.split_seconds, 3),
-            },
-            "timings_seconds": self.timer.rounded(),
-            "warnings": warnings,
-            "outputs": [
-                *output_names(),
-                *(["pupils/"] if self.explain != "none" else []),
-            ],
-        }
-
-    def _quantiles(self) -> dict[str, float]:
-        qs = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
-        exprs = ", ".join(f"quantile_cont(probability, {q})" for q in qs)
-        row = self.con.execute(
-            f"SELECT {exprs}, min(probability), max(probability), avg(probability) "
-            "FROM ranked"
-        ).fetchall()[0]
-        names = [f"p{round(q * 100):02d}" for q in qs] + ["min", "max", "mean"]
-        return {n: round(float(v), 6) for n, v in zip(names, row, strict=True)}

@@ -59,7 +59,7 @@ def test_failure_mid_write_keeps_every_previous_output(
                 f.truncate(path.stat().st_size // 2)
             raise OSError("disk full")
 
-    monkeypatch.setattr("cmerisk.score.copy_query", failing)
+    monkeypatch.setattr("cmerisk.scoring.outputs.copy_query", failing)
     with pytest.raises(OSError, match="disk full"):
         score_la(dirty_la[0], model=tiny_model, as_of=AS_OF, out_dir=out, capacity=25)
     assert _fingerprint(out) == before

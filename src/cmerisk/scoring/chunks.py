@@ -37,6 +37,7 @@ import hashlib
 import math
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -359,3 +360,21 @@ def combine_digests(digests: Mapping[str, str]) -> str:
     for name in sorted(digests):
         h.update(f"{name}={digests[name]};".encode())
     return h.hexdigest()
+
+
+SPILL_PREFIX = ".cmerisk-score-"
+
+
+def new_spill_folder(parent: Path) -> Path:
+    """A fresh spill folder in ``parent``, after removing those of killed runs.
+
+    Spill folders are named after the process that made them; one whose
+    process is gone was left by a run that was killed.
+    """
+    import psutil
+
+    for old in parent.glob(f"{SPILL_PREFIX}*"):
+        pid = old.name[len(SPILL_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent))

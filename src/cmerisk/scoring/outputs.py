@@ -32,9 +32,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cmerisk.scoring.atomic import Staging
 
 REASONS: Final[int] = 3
 
@@ -199,3 +204,86 @@ def output_names(formats: Sequence[str] = ("csv", "parquet")) -> list[str]:
         "rejects.csv",
         "summary.json",
     ]
+
+
+def write_lists(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    staged: Staging,
+    out_dir: Path,
+    reasons: str | None,
+    rejects_dir: Path,
+    model_name: str,
+    model_version: str,
+    as_of: date,
+    expires_on: date,
+) -> None:
+    """Stage the risk list (Parquet and CSV), transition list and rejects.
+
+    ``con`` holds the ``ranked`` table (and the ``reasons`` view when given);
+    ``rejects_dir`` the run's rejected records (Parquet, one file per chunk).
+    One sorted pass writes the Parquet risk list; the CSV copy and the
+    transition list read that file back, in order.
+    """
+    listing = risk_list_query(
+        ranked="ranked",
+        reasons=reasons,
+        model_name=model_name,
+        model_version=model_version,
+        as_of=as_of,
+        expires_on=expires_on,
+    )
+    parquet = staged.path(out_dir / "risk_list.parquet")
+    copy_query(con, listing, parquet, fmt="parquet")
+    written = f"read_parquet('{parquet.as_posix()}')"
+    con.execute("SET preserve_insertion_order = true")  # the file is in rank order
+    try:
+        csv = staged.path(out_dir / "risk_list.csv")
+        copy_query(con, f"SELECT * FROM {written}", csv, fmt="csv")
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+    transition = transition_query(risk_list=written)
+    copy_query(con, transition, staged.path(out_dir / "transition_list.csv"), fmt="csv")
+    view = None
+    if rejects_dir.is_dir() and any(rejects_dir.iterdir()):
+        files = (rejects_dir / "*.parquet").as_posix()
+        con.execute(f"CREATE VIEW rejects AS SELECT * FROM read_parquet('{files}')")
+        view = "rejects"
+    rejects = rejects_query(rejects=view, scored="ranked")
+    copy_query(con, rejects, staged.path(out_dir / "rejects.csv"), fmt="csv")
+
+
+#: Columns carried from the feature table into the outputs.
+CARRIED: Final[tuple[str, ...]] = (
+    "school_urn",
+    "school_phase",
+    "nc_year",
+    "secondary_offer_urn",
+)
+
+SCORE_SCHEMA = pa.schema(
+    [
+        ("pupil_id", pa.string()),
+        *((c, pa.string()) for c in CARRIED),
+        ("probability", pa.float64()),
+        ("margin", pa.float64()),
+        ("chunk", pa.int32()),
+    ]
+)
+
+
+def _text(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
+
+
+def scores_table(
+    frame: pd.DataFrame, scores: pd.DataFrame, *, id_col: str, chunk: int
+) -> pa.Table:
+    n = len(frame)
+    cols: dict[str, Any] = {"pupil_id": _text(frame[id_col])}
+    for c in CARRIED:
+        cols[c] = _text(frame[c]) if c in frame.columns else pa.nulls(n, pa.string())
+    cols["probability"] = pa.array(scores["probability"].to_numpy(dtype="float64"))
+    cols["margin"] = pa.array(scores["margin"].to_numpy(dtype="float64"))
+    cols["chunk"] = pa.array(np.full(n, chunk, dtype=np.int32))
+    return pa.table(cols, schema=SCORE_SCHEMA)

@@ -16,12 +16,21 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import duckdb
+
+from cmerisk.scoring.drift import DriftCounter
+
+if TYPE_CHECKING:
+    from cmerisk.model.bundle import ModelBundle
 
 #: The stages of a run, in the order the time split lists them.
 STAGES: Final[tuple[str, ...]] = (
@@ -157,3 +166,123 @@ class Tally:
         if sum(bands.values()) != self.scored:
             raise AssertionError(f"bands do not add up to the pupils scored: {out}")
         return out
+
+
+QUANTILES: Final[tuple[float, ...]] = (
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    0.9,
+    0.95,
+    0.99,
+)
+
+
+def score_quantiles(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Quantiles, min, max and mean of the probabilities in the ``ranked`` table."""
+    exprs = ", ".join(f"quantile_cont(probability, {q})" for q in QUANTILES)
+    row = con.execute(
+        f"SELECT {exprs}, min(probability), max(probability), avg(probability) "
+        "FROM ranked"
+    ).fetchall()[0]
+    names = [f"p{round(q * 100):02d}" for q in QUANTILES] + ["min", "max", "mean"]
+    return {n: round(float(v), 6) for n, v in zip(names, row, strict=True)}
+
+
+def _cmerisk_version() -> str:
+    try:
+        return version("cmerisk")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "unknown"
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    bundle: ModelBundle,
+    model: tuple[str, str, str],
+    as_of: date,
+    expires_on: date,
+    capacity: int,
+    explain: str,
+    tally: Tally,
+    drift: DriftCounter,
+    bands: dict[str, int],
+    digests: dict[str, str],
+    chunking: dict[str, Any],
+    timer: StageTimer,
+) -> dict[str, Any]:
+    """The JSON account of a run (``summary.json``); no identifiers in it.
+
+    ``model`` is (reference, name, version); ``con`` holds the ``ranked`` table.
+    Raises ``AssertionError`` when the pupils do not add up (a bug, never data).
+    """
+    from cmerisk.data.findings import RULES
+    from cmerisk.scoring.chunks import combine_digests
+    from cmerisk.scoring.outputs import output_names
+
+    scoring = bundle.config.scoring
+    reference, name, model_version = model
+    counts = tally.counts(bands)
+    psi = drift.table(warning=scoring.psi_warning)
+    warnings = [
+        f"drift: {r.feature} has PSI {r.psi:.2f} against the training data (warning "
+        f"above {scoring.psi_warning}); check the data before relying on the list"
+        for r in psi[psi["drifted"]].itertuples()
+    ]
+    for (table, column, rule), n in tally.warnings.items():
+        where = table if column is None else f"{table}.{column}"
+        warnings.append(f"{where}: {RULES[rule].words} ({n} record(s))")
+    if bands["flagged"] < capacity:
+        warnings.append(
+            f"only {bands['flagged']} pupils scored, fewer than the capacity {capacity}"
+        )
+    expected = con.execute(
+        "SELECT band, sum(probability) FROM ranked "
+        "WHERE band IN ('flagged', 'watch') GROUP BY band"
+    ).fetchall()
+    return {
+        "cmerisk_version": _cmerisk_version(),
+        "as_of": as_of.isoformat(),
+        "expires_on": expires_on.isoformat(),
+        "capacity": capacity,
+        "watch_capacity": scoring.watch_capacity,
+        "watch_min_probability": scoring.watch_min_probability,
+        "explain": explain,
+        "counts": counts,
+        "cohort": dict(tally.left_out),
+        "scores": {
+            "quantiles": score_quantiles(con),
+            "bands": bands,
+            "expected_cme": {b: round(float(v), 2) for b, v in expected},
+        },
+        "drift": {
+            "psi_warning": scoring.psi_warning,
+            "features": [
+                {
+                    "feature": r.feature,
+                    "psi": None if math.isnan(r.psi) else round(float(r.psi), 6),
+                    "pupils": int(r.pupils),
+                    "drifted": bool(r.drifted),
+                }
+                for r in psi.itertuples()
+            ],
+            "drifted": psi.loc[psi["drifted"], "feature"].tolist(),
+        },
+        "model": {
+            "reference": reference,
+            "name": name,
+            "version": model_version,
+            "files": bundle.metadata.get("files", {}),
+            "trained_on_data": bundle.metadata.get("data_digest"),
+        },
+        "data": {"tables": digests, "digest": combine_digests(digests)},
+        "data_quality": dict(tally.quality),
+        "chunks": chunking,
+        "timings_seconds": timer.rounded(),
+        "warnings": warnings,
+        "outputs": [*output_names(), *(["pupils/"] if explain != "none" else [])],
+    }
