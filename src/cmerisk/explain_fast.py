@@ -42,6 +42,7 @@ True
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -100,10 +101,24 @@ def _ints(text: str, dtype: type = np.int64) -> np.ndarray:
     return np.array(text.split(), dtype=dtype)
 
 
+_PARSED: weakref.WeakKeyDictionary[Any, tuple[int, list[TreeSplits], list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def parse_trees(booster: lgb.Booster) -> tuple[list[TreeSplits], list[int]]:
     """The split nodes of every tree with at least one split, and the indices
-    of single-leaf trees, read from the booster's exact text model."""
-    text = booster.model_to_string()
+    of single-leaf trees, read from the booster's exact text model (kept per
+    booster while it lives and has the same number of trees)."""
+    cached = _PARSED.get(booster)
+    if cached is not None and cached[0] == booster.num_trees():
+        return cached[1], cached[2]
+    trees, stumps = _parse(booster.model_to_string())
+    _PARSED[booster] = (booster.num_trees(), trees, stumps)
+    return trees, stumps
+
+
+def _parse(text: str) -> tuple[list[TreeSplits], list[int]]:
     trees, stumps = [], []
     for block in text.split("\nTree=")[1:]:
         head, _, body = block.partition("\n")
