@@ -22,7 +22,8 @@ Whichever path runs, additivity is checked on every row: base value plus the
 sum of contributions equals the booster's raw margin (log-odds) within 1e-6,
 else :class:`~cmerisk.errors.ModelError`. Contributions are then summed into
 the spec's groups and turned into the top reasons
-(:mod:`cmerisk.explain_reasons` says how).
+(:mod:`cmerisk.explain_reasons` says how, and
+:mod:`cmerisk.explain_wording` how they are worded).
 
 Examples
 --------
@@ -62,20 +63,18 @@ import pandas as pd
 from cmerisk.errors import ModelError
 from cmerisk.explain_fast import fast_contributions, lightgbm_inputs
 from cmerisk.explain_inputs import check_frame, check_model_matches, feature_matrix
-from cmerisk.explain_reasons import (
-    check_templates,
-    choose_reasons,
-    reason_eligible,
-    reference_from_frame,
-    render_reasons,
-    template_fields,
-)
+from cmerisk.explain_reasons import choose_reasons, reason_eligible, render_reasons
 from cmerisk.explain_result import (
     Contributions,
     Explanations,
     Reason,
     ReasonsBy,
     as_object_array,
+)
+from cmerisk.explain_wording import (
+    check_templates,
+    reference_from_frame,
+    template_fields,
 )
 from cmerisk.spec import DatasetSpec
 
