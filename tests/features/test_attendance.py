@@ -370,3 +370,14 @@ def test_marks_on_disk_give_the_same_counts_as_in_memory(tmp_path: Path) -> None
         RawTables({"attendance": marks}), as_of=AS_OF, roll_changes=roll
     )
     pd.testing.assert_frame_equal(on_disk.sort_index(), in_memory.sort_index())
+
+
+@pytest.mark.parametrize("pupils_per_pass", [1, 4, 7])
+def test_splitting_the_pupils_into_passes_changes_nothing(pupils_per_pass: int) -> None:
+    marks, roll = _random_la(3)
+    tables = RawTables({"attendance": marks})
+    whole = aggregate_marks(tables, as_of=AS_OF, roll_changes=roll)
+    split = aggregate_marks(
+        tables, as_of=AS_OF, roll_changes=roll, pupils_per_pass=pupils_per_pass
+    )
+    pd.testing.assert_frame_equal(whole, split)

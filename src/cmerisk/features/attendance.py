@@ -65,6 +65,9 @@ __all__ = ["AGG_COLUMNS", "aggregate_marks", "attendance_features", "connect"]
 PERSISTENT_ABSENCE = 0.10
 SEVERE_ABSENCE = 0.50
 
+#: Pupils per pass over the marks (see :func:`aggregate_marks`).
+PUPILS_PER_PASS = 100_000
+
 #: The per-pupil counts :func:`aggregate_marks` returns.
 AGG_COLUMNS = [
     "n_marks", "n_unknown", "n_bad_session", "n_outside", "dup_identical", "dual",
@@ -107,6 +110,7 @@ def aggregate_marks(
     as_of: date,
     roll_changes: pd.DataFrame | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    pupils_per_pass: int = PUPILS_PER_PASS,
 ) -> pd.DataFrame:
     """Per-pupil session counts at ``as_of`` (indexed by ``pupil_id``).
 
@@ -129,11 +133,19 @@ def aggregate_marks(
         registration check. ``None`` skips the check.
     con
         A DuckDB connection (see :func:`connect`); a default one when ``None``.
+    pupils_per_pass
+        Pupils aggregated per pass over the marks: an LA with more is split
+        into parts by pupil (integer key modulo the number of parts), each part
+        a separate pass, so that the groupings stay within memory.
     """
     if con is None:
         with connect() as own:
             return aggregate_marks(
-                tables, as_of=as_of, roll_changes=roll_changes, con=own
+                tables,
+                as_of=as_of,
+                roll_changes=roll_changes,
+                con=own,
+                pupils_per_pass=pupils_per_pass,
             )
     w = Windows.at(as_of)
     marks = tables.attendance_relation(con)
@@ -145,7 +157,6 @@ def aggregate_marks(
         "WHERE pupil_id IS NOT NULL"
     ).df()
     keys["k"] = np.arange(len(keys), dtype="int64")
-    con.register("pupil_keys", keys)
     con.register("codes", sql.code_table())
     registration = roll_changes is not None
     if roll_changes is not None:
@@ -155,20 +166,16 @@ def aggregate_marks(
         con.register("reg_intervals", iv)
         con.register("reg_pairs", iv[["k", "school_urn"]].drop_duplicates())
     cut = con.sql(sql.n_cutoff_sql(w)).fetchall()
-    query = sql.marks_sql(
-        w, n_cutoff=cut[0][0] if cut else None, registration=registration
+    n_cutoff = cut[0][0] if cut else None
+    parts = max(1, -(-len(keys) // pupils_per_pass))
+    keys["part"] = keys["k"] % parts
+    con.register("pupil_keys", keys)
+    out = pd.concat(
+        [
+            _one_part(con, w, n_cutoff=n_cutoff, registration=registration, part=part)
+            for part in (range(parts) if parts > 1 else [None])
+        ]
     )
-    result = con.sql(query).df()
-    is_run = (result["kind"] == "run").to_numpy()
-    out = _from_periods(result.loc[~is_run], keys=keys["k"])
-    out = out.join(_from_runs(result.loc[is_run], out["explained_days_12m"]))
-    # The dirty kinds, only when the main pass found dirty marks.
-    dirty = [("n_invalid", sql.quality_sql), ("n_extra", sql.duplicates_sql)]
-    for total, make in dirty:
-        if out[total].sum() > 0:
-            out = out.join(
-                con.sql(make(w, registration=registration)).df().set_index("k")
-            )
     out = out.reindex(columns=[*AGG_COLUMNS, "n_invalid", "n_extra"]).fillna(0)
     out = out.astype("int64")
     assert (
@@ -187,28 +194,28 @@ def aggregate_marks(
     return out[[*AGG_COLUMNS, "bad_code"]].sort_index()
 
 
-def _from_periods(periods: pd.DataFrame, *, keys: pd.Series) -> pd.DataFrame:
-    """Per-pupil counts from the sums by pupil and period."""
-    out = pd.DataFrame(index=pd.Index(keys, name="k"))
-    totals = periods.groupby("k")
-    for c in ("n_marks", "n_invalid", "n_extra"):
-        out[c] = totals[c].sum()
-    period = periods["period"]
-    windows = {"term": period == 2, "year": period >= 1, "last_year": period == 0}
-    for name, mask in windows.items():
-        part = periods.loc[mask.to_numpy()].groupby("k")
-        for c in ("possible", "absent", "authorised", "unauthorised"):
-            out[f"{c}_{name}"] = part[c].sum()
-    this_year = periods.loc[windows["year"].to_numpy()]
-    settled = this_year["settled"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    out["unresolved_n"] = this_year.loc[settled].groupby("k")["n_code"].sum()
-    for c in ("c2", "e", "kb", "late"):
-        out[c] = this_year.groupby("k")[c].sum()
-    recent = periods.loc[
-        periods["recent"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    ]
-    out["counted_days_12m"] = recent.groupby("k")["counted_days"].sum()
-    out["explained_days_12m"] = recent.groupby("k")["explained_days"].sum()
+def _one_part(
+    con: duckdb.DuckDBPyConnection,
+    w: Windows,
+    *,
+    n_cutoff: date | None,
+    registration: bool,
+    part: int | None,
+) -> pd.DataFrame:
+    """The per-pupil counts of one part of the pupils (all when ``part`` is None)."""
+    query = sql.marks_sql(w, n_cutoff=n_cutoff, registration=registration, part=part)
+    result = con.sql(query).df()
+    is_run = (result["kind"] == "run").to_numpy()
+    pupils = (
+        result.loc[~is_run, ["k", *sql.PUPIL_COLUMNS]].astype("int64").set_index("k")
+    )
+    out = pupils.join(_from_runs(result.loc[is_run], pupils["explained_days_12m"]))
+    # The dirty kinds, only when the main pass found dirty marks.
+    dirty = [("n_invalid", sql.quality_sql), ("n_extra", sql.duplicates_sql)]
+    for total, make in dirty:
+        if out[total].sum() > 0:
+            found = con.sql(make(w, registration=registration, part=part)).df()
+            out = out.join(found.set_index("k"))
     return out
 
 

@@ -145,10 +145,10 @@ def registration_intervals(roll_changes: pd.DataFrame) -> pd.DataFrame:
     return merged.reset_index(drop=True)[cols]
 
 
-def _valid_marks(*, since: date, registration: bool) -> str:
+def _valid_marks(*, since: date, registration: bool, part: int | None) -> str:
     """CTEs ``marks`` and ``valid``: each mark with its checks and, when usable,
     its precedence ``ok_p`` (NULL for unknown codes, bad sessions and marks
-    outside registration)."""
+    outside registration). With ``part``, only the pupils of that part."""
     if registration:
         reg_join = """
         LEFT JOIN reg_pairs p ON p.k = m.k AND p.school_urn = m.school_urn
@@ -157,13 +157,14 @@ def _valid_marks(*, since: date, registration: bool) -> str:
         outside = "(p.k IS NOT NULL AND i.k IS NULL)"
     else:
         reg_join, outside = "", "false"
+    part_filter = "" if part is None else f" AND k.part = {int(part)}"
     return f"""
     marks AS (
         SELECT k.k, CAST(m.school_urn AS VARCHAR) AS school_urn,
                CAST(m.date AS DATE) AS date, CAST(m.session AS VARCHAR) AS session,
                CAST(m.code AS VARCHAR) AS code
         FROM marks_known m
-        JOIN pupil_keys k ON k.pupil_id = CAST(m.pupil_id AS VARCHAR)
+        JOIN pupil_keys k ON k.pupil_id = CAST(m.pupil_id AS VARCHAR){part_filter}
         WHERE m.date >= DATE '{since.isoformat()}'
     ),
     valid AS (
@@ -228,37 +229,48 @@ def _per_session(names: tuple[str, ...]) -> str:
     )
 
 
-#: Sums :func:`marks_sql` returns per pupil and period.
+#: Day sums per pupil and period, before the per-pupil pivot.
 PERIOD_SUMS = (
     "n_marks", "n_invalid", "n_extra", "possible", "absent", "authorised",
     "unauthorised", "n_code", "c2", "e", "kb", "late", "counted_days", "explained_days",
 )  # fmt: skip
 
-#: The columns of :func:`marks_sql`'s result.
-MARKS_COLUMNS = (
-    "kind",
-    "k",
-    "period",
-    "settled",
-    "recent",
-    *PERIOD_SUMS,
-    "grp",
-    "run_len",
-)
+
+def _pupil_columns() -> dict[str, str]:
+    """Per-pupil column -> sum over the (pupil, period) rows."""
+    out = {c: f"sum({c})" for c in ("n_marks", "n_invalid", "n_extra")}
+    windows = {"term": "period = 2", "year": "period >= 1", "last_year": "period = 0"}
+    for name, cond in windows.items():
+        for c in ("possible", "absent", "authorised", "unauthorised"):
+            out[f"{c}_{name}"] = f"sum(CASE WHEN {cond} THEN {c} ELSE 0 END)"
+    out["unresolved_n"] = (
+        "sum(CASE WHEN period >= 1 AND settled THEN n_code ELSE 0 END)"
+    )
+    for c in ("c2", "e", "kb", "late"):
+        out[c] = f"sum(CASE WHEN period >= 1 THEN {c} ELSE 0 END)"
+    out["counted_days_12m"] = "sum(CASE WHEN recent THEN counted_days ELSE 0 END)"
+    out["explained_days_12m"] = "sum(CASE WHEN recent THEN explained_days ELSE 0 END)"
+    return out
 
 
-def marks_sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
+#: The per-pupil columns of :func:`marks_sql` (rows of ``kind = 'pupil'``).
+PUPIL_COLUMNS = tuple(_pupil_columns())
+
+
+def marks_sql(
+    w: Windows, *, n_cutoff: date | None, registration: bool, part: int | None = None
+) -> str:
     """The one pass over the marks: period sums and runs, per pupil key ``k``.
 
     Marks are grouped by pupil and school day (both sessions in one row, the
     kept mark of each session being the usable one of highest precedence).
-    The days are then summed per pupil and *period* - ``period`` (0 previous
-    school year, 1 this year before this term, 2 this term), ``settled``
-    (dated on or before the N cut-off) and ``recent`` (in the last 12 months)
-    - giving rows of ``kind = 'period'`` with :data:`PERIOD_SUMS`; and the
-    runs of unexplained days of the last 12 months are numbered, giving rows
-    of ``kind = 'run'`` with ``grp`` (the number of explained days before the
-    run) and ``run_len``.
+    The days are summed per pupil and *period* - ``period`` (0 previous school
+    year, 1 this year before this term, 2 this term), ``settled`` (dated on or
+    before the N cut-off) and ``recent`` (in the last 12 months) - then
+    pivoted to one row per pupil (``kind = 'pupil'``, :data:`PUPIL_COLUMNS`);
+    and the runs of unexplained days of the last 12 months are numbered, one
+    row per run (``kind = 'run'``, ``grp`` = the number of explained days
+    before it, ``run_len``).
 
     A day counts when it has a counted session, and is unexplained when all
     its counted sessions are; days without a counted session neither break nor
@@ -276,9 +288,12 @@ def marks_sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
     ]
     cut = (n_cutoff or FAR_PAST).isoformat()
     m12 = w.last_12_months.isoformat()
-    null_sums = ", ".join(f"NULL AS {c}" for c in PERIOD_SUMS)
+    pupil_cols = ",\n           ".join(
+        f"{e} AS {c}" for c, e in _pupil_columns().items()
+    )
+    null_cols = ", ".join(f"NULL AS {c}" for c in PUPIL_COLUMNS)
     return f"""
-    WITH {_valid_marks(since=w.earliest_mark, registration=registration)},
+    WITH {_valid_marks(since=w.earliest_mark, registration=registration, part=part)},
     day_marks AS (
         SELECT k, date, count(*) AS n_marks,
                {_per_session(("nv", "p_max"))}
@@ -311,24 +326,24 @@ def marks_sql(w: Windows, *, n_cutoff: date | None, registration: bool) -> str:
         FROM days
         GROUP BY 1, 2, 3, 4
     )
-    SELECT 'period' AS kind, k, period, settled, recent, {", ".join(PERIOD_SUMS)},
+    SELECT 'pupil' AS kind, k,
+           {pupil_cols},
            NULL AS grp, NULL AS run_len
     FROM periods
+    GROUP BY k
     UNION ALL
-    SELECT 'run' AS kind, k, NULL AS period, NULL AS settled, NULL AS recent,
-           {null_sums},
-           grp, count(*) AS run_len
+    SELECT 'run' AS kind, k, {null_cols}, grp, count(*) AS run_len
     FROM numbered
     WHERE unexplained
     GROUP BY k, grp
     """
 
 
-def quality_sql(w: Windows, *, registration: bool) -> str:
+def quality_sql(w: Windows, *, registration: bool, part: int | None = None) -> str:
     """Per pupil key ``k``: marks with an unknown code, a bad session, or
     outside registration."""
     return f"""
-    WITH {_valid_marks(since=w.earliest_mark, registration=registration)}
+    WITH {_valid_marks(since=w.earliest_mark, registration=registration, part=part)}
     SELECT k, sum(unknown_code) AS n_unknown, sum(bad_session) AS n_bad_session,
            sum(outside) AS n_outside
     FROM valid
@@ -336,7 +351,7 @@ def quality_sql(w: Windows, *, registration: bool) -> str:
     """
 
 
-def duplicates_sql(w: Windows, *, registration: bool) -> str:
+def duplicates_sql(w: Windows, *, registration: bool, part: int | None = None) -> str:
     """Per pupil key ``k``: the extra marks of sessions with several usable
     ones, by kind (identical, dual registration, conflicting)."""
     kinds = _dup_classes("nv", "nc", "p", "p_min", "pc_min")
@@ -344,7 +359,7 @@ def duplicates_sql(w: Windows, *, registration: bool) -> str:
         f"sum({expr}) AS {name}" for name, expr in kinds.items()
     )
     return f"""
-    WITH {_valid_marks(since=w.earliest_mark, registration=registration)},
+    WITH {_valid_marks(since=w.earliest_mark, registration=registration, part=part)},
     sessions AS (
         SELECT k, count(ok_p) AS nv,
                count(CASE WHEN ok_p >= 100 THEN 1 END) AS nc,

@@ -15,6 +15,7 @@ from typing import Literal
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from cmerisk.data.contract import REQUIRED_TABLES, TABLES
 from cmerisk.data.tables import RawTables
@@ -31,7 +32,7 @@ from cmerisk.features.quality import DataQuality, OnDirty
 from cmerisk.features.registry import AUDIT_COLUMNS, CARRY, FEATURES
 from cmerisk.features.social_care import social_care_features
 from cmerisk.features.transition import transition_features
-from cmerisk.features.window import Windows
+from cmerisk.features.window import Windows, known_at
 
 __all__ = ["FeatureFrame", "Prepared", "build_feature_frame", "features_at", "prepare"]
 
@@ -41,13 +42,13 @@ Progress = Callable[[int, int], None]
 #: Steps reported to a progress callback, in order.
 STEPS = (
     "cohort",
-    "attendance",
     "needs",
     "social care",
     "mobility",
     "transition",
     "exclusions",
     "context",
+    "attendance",
 )
 
 
@@ -138,7 +139,11 @@ def features_at(
     """The feature frame at ``as_of`` from prepared tables (one DuckDB query)."""
     quality = DataQuality(prepared.quality.on_dirty)
     quality.extend(prepared.quality)
-    frames = prepared.frames
+    # Each small table cut once; the groups cut again for safety, at no cost.
+    frames = {
+        name: known_at(f, table=name, as_of=as_of)
+        for name, f in prepared.frames.items()
+    }
     w = Windows.at(as_of)
     step = _stepper(progress)
 
@@ -147,6 +152,21 @@ def features_at(
     index = pd.Index(ids, name="pupil_id")
     step()
     parts: list[pd.DataFrame] = []
+    parts.append(needs_features(cohort.frame, frames["census"], w=w))
+    step()
+    if "social_care" in frames:
+        parts.append(social_care_features(ids, frames["social_care"], w=w))
+    step()
+    parts.append(mobility_features(ids, frames, w=w, phases=cohort.school_phases))
+    step()
+    parts.append(transition_features(cohort.frame, frames.get("secondary_offers"), w=w))
+    step()
+    if "exclusions" in frames:
+        parts.append(exclusion_features(ids, frames["exclusions"], w=w))
+    step()
+    parts.append(context_features(cohort.frame, frames["pupils"]))
+    step()
+    # Attendance last: DuckDB's memory peaks once the pandas steps are done.
     source = prepared.attendance_source
     if source == "sessions":
         agg = att.aggregate_marks(
@@ -156,25 +176,13 @@ def features_at(
             con=con,
         )
         known = pd.Index(frames["pupils"]["pupil_id"])
-        parts.append(
-            att.attendance_features(agg, ids, known_pupils=known, quality=quality)
+        parts.insert(
+            0, att.attendance_features(agg, ids, known_pupils=known, quality=quality)
         )
     elif source == "termly":
-        parts.append(termly_attendance_features(ids, frames["attendance_termly"], w=w))
-    step()
-    parts.append(needs_features(cohort.frame, frames["census"], w=w))
-    step()
-    if "social_care" in frames:
-        parts.append(social_care_features(ids, frames["social_care"], w=w))
-    step()
-    parts.append(mobility_features(ids, frames, w=w))
-    step()
-    parts.append(transition_features(cohort.frame, frames.get("secondary_offers"), w=w))
-    step()
-    if "exclusions" in frames:
-        parts.append(exclusion_features(ids, frames["exclusions"], w=w))
-    step()
-    parts.append(context_features(cohort.frame, frames["pupils"]))
+        parts.insert(
+            0, termly_attendance_features(ids, frames["attendance_termly"], w=w)
+        )
     step()
 
     wide = pd.concat([p.reindex(index) for p in parts], axis=1)
@@ -199,6 +207,8 @@ def _stepper(progress: Progress | None) -> Callable[[], None]:
     def step() -> None:
         nonlocal done
         done += 1
+        # Hand the Arrow memory the last step freed back to the system.
+        pa.default_memory_pool().release_unused()
         if progress is not None:
             progress(done, len(STEPS))
 

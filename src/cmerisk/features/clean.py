@@ -48,6 +48,8 @@ def clean_tables(tables: RawTables, *, quality: DataQuality) -> dict[str, pd.Dat
     for name in SMALL_TABLES:
         if name == "pupils" or not tables.has(name):
             continue
+        if name == "attendance_termly" and tables.has("attendance"):
+            continue  # session marks win: termly totals are not read
         out[name] = _clean_events(
             tables[name], TABLES[name], known_ids, quality=quality
         )
@@ -55,6 +57,7 @@ def clean_tables(tables: RawTables, *, quality: DataQuality) -> dict[str, pd.Dat
 
 
 def _dates(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """``frame`` (a shallow copy) with its date columns as ``datetime64``."""
     for col in table.columns:
         if col.kind == "date" and col.name in frame.columns:
             frame[col.name] = to_timestamps(frame[col.name])
@@ -63,11 +66,12 @@ def _dates(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 def _clean_pupils(frame: pd.DataFrame, *, quality: DataQuality) -> pd.DataFrame:
     table = TABLES["pupils"]
-    frame = _dates(frame.copy(), table)
+    frame = _dates(frame.copy(deep=False), table)
     frame["pupil_id"] = frame["pupil_id"].astype(str)
     dupes = frame.duplicated("pupil_id")
     quality.add("pupils_duplicate", int(dupes.sum()))
-    frame = frame.loc[~dupes.to_numpy()]
+    if dupes.any():
+        frame = frame.loc[~dupes.to_numpy()]
     frame = _unknown_values(frame, table, quality=quality)
     quality.add(
         "pupils_missing_date_of_birth", int(frame["date_of_birth"].isna().sum())
@@ -78,12 +82,13 @@ def _clean_pupils(frame: pd.DataFrame, *, quality: DataQuality) -> pd.DataFrame:
 def _clean_events(
     frame: pd.DataFrame, table: Table, known_ids: pd.Index, *, quality: DataQuality
 ) -> pd.DataFrame:
-    frame = _dates(frame.copy(), table)
+    frame = _dates(frame.copy(deep=False), table)
     frame["pupil_id"] = frame["pupil_id"].astype(str)
     assert table.event_date is not None
     undated = frame[table.event_date].isna()
     quality.add(f"{table.name}_undated", int(undated.sum()))
-    frame = frame.loc[~undated.to_numpy()]
+    if undated.any():
+        frame = frame.loc[~undated.to_numpy()]
     orphan = pd.Series(~member_of(frame["pupil_id"], known_ids), index=frame.index)
     if orphan.any():
         if table.name == "census":
@@ -91,7 +96,8 @@ def _clean_events(
             quality.add("census_without_pupil", int(orphan.sum()), example=example)
         else:
             quality.add(f"{table.name}_without_pupil", int(orphan.sum()))
-    frame = frame.loc[~orphan.to_numpy()]
+    if orphan.any():
+        frame = frame.loc[~orphan.to_numpy()]
     frame = _unknown_values(frame, table, quality=quality)
     if table.end_date is not None:
         start, end = frame[table.event_date], frame[table.end_date]
@@ -143,7 +149,7 @@ def _unknown_values(
             frame[col.name] = values.where(~bad)
     if total:
         quality.add(f"{table.name}_unknown_value", total, example=example)
-    return frame.loc[~bad_rows.to_numpy()]
+    return frame.loc[~bad_rows.to_numpy()] if bad_rows.any() else frame
 
 
 def _one_main_registration(

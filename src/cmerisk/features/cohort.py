@@ -59,7 +59,13 @@ from cmerisk.errors import DataError
 from cmerisk.features.frames import member_of
 from cmerisk.features.window import known_at
 
-__all__ = ["Cohort", "age_in_months", "cohort_at", "compulsory_school_age_bounds"]
+__all__ = [
+    "Cohort",
+    "age_in_months",
+    "cohort_at",
+    "compulsory_school_age_bounds",
+    "school_phases",
+]
 
 MAIN_REGISTRATION = ("C", "M")
 
@@ -83,6 +89,7 @@ class Cohort:
     as_of: date
     frame: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    school_phases: pd.Series | None = None
 
 
 def _last_friday_of_june(year: int) -> date:
@@ -134,6 +141,16 @@ def _advance_nc_year(nc_year: pd.Series, years: pd.Series) -> pd.Series:
     return out
 
 
+def school_phases(census: pd.DataFrame) -> pd.Series:
+    """The most often recorded phase of each school (index ``school_urn``)."""
+    c = census.dropna(subset=["school_phase"])
+    if c.empty:
+        return pd.Series(dtype=object)
+    counts = c.groupby([c["school_urn"].astype(str), "school_phase"]).size()
+    top = counts.sort_values(ascending=False, kind="stable").reset_index()
+    return top.drop_duplicates("school_urn").set_index("school_urn")["school_phase"]
+
+
 def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     """The cohort on roll at ``as_of`` (see the module docstring for the rules).
 
@@ -153,12 +170,10 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
             "placed on roll; choose a later --as-of date"
         )
     census = census.assign(pupil_id=census["pupil_id"].astype(str))
-    main = census.loc[census["enrolment_status"].isin(MAIN_REGISTRATION).to_numpy()]
-    regs = [
-        main[["pupil_id", "census_date", "school_urn"]]
-        .rename(columns={"census_date": "reg_date"})
-        .assign(reg_order=0)
-    ]
+    # Row filters take only the columns they need (census is the big table).
+    is_main = census["enrolment_status"].isin(MAIN_REGISTRATION).to_numpy()
+    main = census.loc[is_main, ["pupil_id", "census_date", "school_urn"]]
+    regs = [main.rename(columns={"census_date": "reg_date"}).assign(reg_order=0)]
     deletions = pd.DataFrame(columns=["pupil_id", "date", "school_urn"])
     if "roll_changes" in frames:
         roll = known_at(frames["roll_changes"], table="roll_changes", as_of=as_of)
@@ -174,13 +189,14 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
         ]
     reg = pd.concat(regs, ignore_index=True)
     reg["school_urn"] = reg["school_urn"].astype(str)
-    reg = (
-        reg.sort_values(
-            ["pupil_id", "reg_date", "reg_order", "school_urn"], kind="stable"
-        )
-        .drop_duplicates("pupil_id", keep="last")
-        .set_index("pupil_id")
+    # The latest registration per pupil (ties: census before admission, then
+    # URN order). Sorting numbers, then a hash de-duplication, spares sorting
+    # the string ids of every census row.
+    urn_rank = pd.factorize(reg["school_urn"], sort=True)[0]
+    order = np.lexsort(
+        (urn_rank, reg["reg_order"].to_numpy(), reg["reg_date"].to_numpy())
     )
+    reg = reg.iloc[order].drop_duplicates("pupil_id", keep="last").set_index("pupil_id")
     seen = pd.Index(census["pupil_id"].unique()).union(reg.index)
     counts: dict[str, int] = {"seen": len(seen)}
 
@@ -201,10 +217,10 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     # 3. still seen at the LA's latest census (subsidiary-only pupils never are).
     latest_census = census["census_date"].max()
     stale = reg["reg_date"] < latest_census
-    at_latest = census.loc[(census["census_date"] == latest_census).to_numpy()]
-    subsidiary = at_latest.loc[
-        (at_latest["enrolment_status"] == "S").to_numpy(), "pupil_id"
-    ].unique()
+    sub_rows = (census["census_date"] == latest_census).to_numpy() & (
+        census["enrolment_status"] == "S"
+    ).to_numpy()
+    subsidiary = census.loc[sub_rows, "pupil_id"].unique()
     never_main = seen.difference(reg.index).difference(
         pd.Index(off["pupil_id"].unique())
     )
@@ -224,12 +240,14 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     counts["on_roll"] = len(reg)
 
     # Census characteristics from the latest single/main census row.
-    last_row = (
-        main.assign(school_urn=main["school_urn"].astype(str))
-        .sort_values(["pupil_id", "census_date"], kind="stable")
+    latest = (
+        main[["pupil_id", "census_date"]]
+        .sort_values("census_date", kind="stable")
         .drop_duplicates("pupil_id", keep="last")
-        .set_index("pupil_id")
+        .index
     )
+    last_row = census.loc[latest].set_index("pupil_id")
+    last_row["school_urn"] = last_row["school_urn"].astype(str)
     cols = [
         "census_date",
         "school_urn",
@@ -262,11 +280,7 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
     out["nc_year"] = from_census.where(
         from_census.notna(), _advance_nc_year(pd.Series("R", index=out.index), from_age)
     )
-    phase_of_school = (
-        census.assign(school_urn=census["school_urn"].astype(str))
-        .groupby("school_urn")["school_phase"]
-        .agg(lambda s: s.mode().iloc[0] if s.notna().any() else None)
-    )
+    phase_of_school = school_phases(census[["school_urn", "school_phase"]])
     same_school = last_row["school_urn"] == out["school_urn"]
     out["school_phase"] = last_row["school_phase"].where(
         same_school, out["school_urn"].map(phase_of_school)
@@ -275,5 +289,8 @@ def cohort_at(frames: dict[str, pd.DataFrame], *, as_of: date) -> Cohort:
         out[col] = last_row[col] if col in last_row.columns else None
     out = out.reset_index().rename(columns={"index": "pupil_id"})
     return Cohort(
-        as_of=as_of, frame=out.sort_values("pupil_id", ignore_index=True), counts=counts
+        as_of=as_of,
+        frame=out.sort_values("pupil_id", ignore_index=True),
+        counts=counts,
+        school_phases=phase_of_school,
     )

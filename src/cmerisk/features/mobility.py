@@ -30,36 +30,34 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from cmerisk.features.cohort import MAIN_REGISTRATION
+from cmerisk.features.cohort import MAIN_REGISTRATION, school_phases
 from cmerisk.features.frames import member_of
 from cmerisk.features.window import Windows, known_at
 
-__all__ = ["mobility_features", "school_phases"]
+__all__ = ["mobility_features", "school_phases"]  # school_phases: from cohort
 
 #: Months of the normal start-of-year admission round.
 NORMAL_ADMISSION_MONTHS = (8, 9)
 
 
-def school_phases(census: pd.DataFrame) -> pd.Series:
-    """The most common phase recorded for each school (index ``school_urn``)."""
-    c = census.dropna(subset=["school_phase"])
-    if c.empty:
-        return pd.Series(dtype=object)
-    counts = c.groupby([c["school_urn"].astype(str), "school_phase"]).size()
-    top = counts.sort_values(ascending=False, kind="stable").reset_index()
-    return top.drop_duplicates("school_urn").set_index("school_urn")["school_phase"]
-
-
 def mobility_features(
-    pupil_ids: pd.Series, frames: dict[str, pd.DataFrame], *, w: Windows
+    pupil_ids: pd.Series,
+    frames: dict[str, pd.DataFrame],
+    *,
+    w: Windows,
+    phases: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Mobility features for ``pupil_ids`` from the tables present.
 
     ``school_moves_2y`` needs only the census; admissions, days since the last
     admission and unknown-destination deletions need ``roll_changes``;
     ``previous_ehe`` and ``previous_cme`` need ``ehe`` and ``cme_episodes``.
+    ``phases`` (school URN -> phase, see
+    :func:`~cmerisk.features.cohort.school_phases`) is derived from the census
+    when not given.
     """
     index = pd.Index(pupil_ids.astype(str), name="pupil_id")
     out = pd.DataFrame(index=index)
@@ -67,13 +65,9 @@ def mobility_features(
     two_years = pd.Timestamp(w.last_2_years)
 
     census = known_at(frames["census"], table="census", as_of=w.as_of)
-    phase = school_phases(census)
-    main = census.loc[census["enrolment_status"].isin(MAIN_REGISTRATION).to_numpy()]
-    regs = [
-        main[["pupil_id", "census_date", "school_urn"]]
-        .set_axis(["pupil_id", "date", "school_urn"], axis=1)
-        .assign(order=0)
-    ]
+    is_main = census["enrolment_status"].isin(MAIN_REGISTRATION).to_numpy()
+    main = census.loc[is_main, ["pupil_id", "census_date", "school_urn"]]
+    regs = [main.set_axis(["pupil_id", "date", "school_urn"], axis=1).assign(order=0)]
     roll = None
     if "roll_changes" in frames:
         roll = known_at(frames["roll_changes"], table="roll_changes", as_of=w.as_of)
@@ -83,19 +77,27 @@ def mobility_features(
         ]
         regs.append(adm.assign(order=1))
     reg = pd.concat(regs, ignore_index=True)
-    reg["pupil_id"] = reg["pupil_id"].astype(str)
-    reg["school_urn"] = reg["school_urn"].astype(str)
-    reg = reg.loc[member_of(reg["pupil_id"], index)].sort_values(
-        ["pupil_id", "date", "order"], kind="stable"
+    reg = reg.loc[member_of(reg["pupil_id"], index)]
+    # Each pupil's registrations in date order, on integer codes.
+    pupil, pupils = pd.factorize(reg["pupil_id"].astype(str))
+    urn, urns = pd.factorize(reg["school_urn"].astype(str))
+    day = reg["date"].to_numpy(dtype="datetime64[ns]")
+    order = np.lexsort((reg["order"].to_numpy(), day, pupil))
+    pupil, urn, day = pupil[order], urn[order], day[order]
+    prev = np.r_[-1, urn[:-1]]
+    same_pupil = np.r_[False, pupil[1:] == pupil[:-1]]
+    if phases is None:
+        phases = school_phases(census[["school_urn", "school_phase"]])
+    phase = phases.reindex(pd.Index(urns)).to_numpy()
+    transfer = np.zeros(len(urn), dtype=bool)
+    has_prev = same_pupil & (prev >= 0)
+    transfer[has_prev] = (phase[prev[has_prev]] == "primary") & (
+        phase[urn[has_prev]] == "secondary"
     )
-    prev = reg.groupby("pupil_id")["school_urn"].shift()
-    moved = prev.notna() & (reg["school_urn"] != prev)
-    transfer = (prev.map(phase) == "primary") & (
-        reg["school_urn"].map(phase) == "secondary"
-    )
-    counted = moved & ~transfer & (reg["date"] >= two_years)
+    moved = same_pupil & (urn != prev) & ~transfer & (day >= np.datetime64(two_years))
+    moves = np.bincount(pupil[moved], minlength=len(pupils))
     out["school_moves_2y"] = (
-        counted.groupby(reg["pupil_id"]).sum().reindex(index).fillna(0).astype(float)
+        pd.Series(moves, index=pd.Index(pupils)).reindex(index).fillna(0).astype(float)
     )
 
     if roll is not None:

@@ -49,7 +49,8 @@ def needs_features(
     out["ehc_plan"] = _flag(prov == "E", known)
     out["semh_need"] = _flag(c["sen_primary_need"] == "SEMH", known)
 
-    recent = known_at(census, table="census", as_of=w.as_of)
+    cols = ["pupil_id", "census_date", "enrolment_status", "sen_provision"]
+    recent = known_at(census[cols], table="census", as_of=w.as_of)
     recent = recent.loc[
         recent["enrolment_status"].isin(MAIN_REGISTRATION).to_numpy()
         & (recent["census_date"] >= pd.Timestamp(w.last_12_months)).to_numpy()

@@ -147,7 +147,9 @@ def known_at(frame: pd.DataFrame, *, table: str, as_of: date) -> pd.DataFrame:
 
     Date columns come back as ``datetime64``. Rows without an event date are
     left out (count them first with :func:`undated_rows`). For
-    ``attendance_termly`` a term is known only once it has ended.
+    ``attendance_termly`` a term is known only once it has ended. Cutting an
+    already-cut table again returns it unchanged (cheaply): the build cuts each
+    table once per as-of and hands the known rows to every feature group.
 
     Parameters
     ----------
@@ -162,16 +164,20 @@ def known_at(frame: pd.DataFrame, *, table: str, as_of: date) -> pd.DataFrame:
     if spec.event_date is None:
         return frame
     cut = pd.Timestamp(as_of)
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never written in place
     out[spec.event_date] = to_timestamps(out[spec.event_date])
-    keep = out[spec.event_date] < cut
+    keep = (out[spec.event_date] < cut).fillna(False).to_numpy(dtype=bool)
     if table == "attendance_termly":
-        keep &= term_end_of(out[spec.event_date]) < cut
-    out = out.loc[keep.fillna(False).to_numpy()]
+        keep = keep & (term_end_of(out[spec.event_date]) < cut).to_numpy(dtype=bool)
+    if not keep.all():  # an already-cut table passes through without a copy
+        out = out.loc[keep].reset_index(drop=True)
     if spec.end_date is not None and spec.end_date in out.columns:
         ends = to_timestamps(out[spec.end_date])
-        out[spec.end_date] = ends.where(ends < cut)
-    return out.reset_index(drop=True)
+        if (ends >= cut).any():
+            out[spec.end_date] = ends.where(ends < cut)
+        else:
+            out[spec.end_date] = ends
+    return out
 
 
 def events_between(
