@@ -1,12 +1,12 @@
-"""Attendance features from session marks: two DuckDB queries per as-of.
+"""Attendance features from session marks: one DuckDB pass per as-of.
 
 Session marks can run to hundreds of millions of rows, so they never enter
 pandas: DuckDB streams them from Parquet (or from an in-memory frame), cuts
 them to ``[start of the previous school year, as_of)`` with
 :func:`~cmerisk.features.window.attendance_known_at`, and aggregates them by
-pupil (:mod:`~cmerisk.features.attendance_sql`: one query for the counts by
-period, one for the runs of unexplained days). Only per-pupil totals come
-back to pandas.
+pupil in one query (:mod:`~cmerisk.features.attendance_sql`; a large LA's
+pupils are split into parts, one pass each). Only per-pupil totals, and the
+runs of unexplained days, come back to pandas.
 
 Rules, in the order they are applied:
 

@@ -7,12 +7,14 @@ pupil and day (both sessions of a day in one row, the duplicate rules applied
 per session), then sums the days by pupil and period, and numbers the runs of
 unexplained days with one window function.
 
-The queries read the view ``marks_known`` (the marks cut by the window helper) and
-the registered tables ``pupil_keys`` (pupil id -> integer ``k``; the large
-groupings and the window sort run on integers), ``codes`` (:func:`code_table`)
-and, for the registration check, ``reg_intervals`` and ``reg_pairs``
-(:func:`registration_intervals`). They use only joins, ``GROUP BY``, ``CASE``
-a window ``sum`` and ``arg_max`` (Spark calls it ``max_by``).
+The queries read the view ``marks_known`` (the marks cut by the window
+helper) and the registered tables ``pupil_keys`` (pupil id -> integer ``k``
+and the ``part`` of the pupils a pass reads; the large groupings and the
+window sort run on integers), ``codes`` (:func:`code_table`) and, for the
+registration check, ``reg_intervals`` and ``reg_pairs``
+(:func:`registration_intervals`). They use only joins, ``GROUP BY``, ``CASE``,
+``greatest``, ``UNION ALL`` and one window ``sum``: SQL that Spark runs as it
+is.
 
 Examples
 --------
