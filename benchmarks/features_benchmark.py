@@ -318,7 +318,7 @@ def main() -> None:
         "--keep", type=Path, default=None, help="write the generated LA here"
     )
     parser.add_argument(
-        "--memory-limit", default="2GB", help="DuckDB memory limit (--scale)"
+        "--memory-limit", default="1GB", help="DuckDB memory limit (--scale)"
     )
     args = parser.parse_args()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_la import add_dirt, make_tables, train_bundle, write_tables
+from scoring_la import add_dirt, make_tables, train_bundle, write_tables
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_la import (
+from scoring_la import (
     AS_OF,
     BAD_CENSUS_CODE,
     BAD_PUPIL_ROW,

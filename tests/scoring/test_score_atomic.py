@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from tiny_la import AS_OF
+from scoring_la import AS_OF
 
 from cmerisk.score import score_la
 from cmerisk.scoring import outputs

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tiny_la import AS_OF, make_tables, write_tables
+from scoring_la import AS_OF, make_tables, write_tables
 from typer.testing import CliRunner
 
 from cmerisk.cli import app
