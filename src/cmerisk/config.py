@@ -80,7 +80,9 @@ class LightGBMConfig(_Section):
     num_leaves: PositiveInt = 15
     max_depth_candidates: list[int] = Field(default_factory=lambda: [3, 4, 6])
     tie_tolerance: float = Field(
-        default=0.005, ge=0, description="validation average-precision gap that counts as a tie"
+        default=0.005,
+        ge=0,
+        description="validation average-precision gap that counts as a tie",
     )
     n_estimators: PositiveInt = 600
     early_stopping_rounds: PositiveInt = 50
@@ -136,9 +138,9 @@ class GateConfig(_Section):
     """What a model must pass to take the ``champion`` alias."""
 
     must_beat_baselines: bool = True
-    metric: Literal["precision_at_primary", "recall_at_primary", "average_precision"] = (
-        "precision_at_primary"
-    )
+    metric: Literal[
+        "precision_at_primary", "recall_at_primary", "average_precision"
+    ] = "precision_at_primary"
     max_missed_ratio: float | None = Field(
         default=1.25,
         gt=1,
@@ -166,10 +168,14 @@ class FairnessConfig(_Section):
         ]
     )
     intersections: list[list[str]] = Field(
-        default_factory=lambda: [["sen_provision", "fsm_eligible"], ["ethnicity_major", "sex"]]
+        default_factory=lambda: [
+            ["sen_provision", "fsm_eligible"],
+            ["ethnicity_major", "sex"],
+        ]
     )
     reference: dict[str, str] = Field(
-        default_factory=dict, description="group column -> reference value (default: largest)"
+        default_factory=dict,
+        description="group column -> reference value (default: largest)",
     )
     min_cell: PositiveInt = 10
     parity_band: tuple[float, float] = (0.8, 1.25)
@@ -184,20 +190,27 @@ class FairnessConfig(_Section):
     def _band_ok(self) -> FairnessConfig:
         lo, hi = self.parity_band
         if not 0 < lo < 1 < hi:
-            raise ValueError(f"parity_band must satisfy 0 < low < 1 < high, got {self.parity_band}")
+            raise ValueError(
+                f"parity_band must satisfy 0 < low < 1 < high, got {self.parity_band}"
+            )
         return self
 
 
 class ScoringConfig(_Section):
     capacity: PositiveInt = 200
     watch_capacity: PositiveInt = Field(
-        default=400, description="pupils ranked after the flagged list, up to this many, are 'watch'"
+        default=400,
+        description="pupils ranked after the flagged list, up to this many, are 'watch'",
     )
     watch_min_probability: float = Field(
-        default=0.02, ge=0, le=1, description="...and only when their probability reaches this"
+        default=0.02,
+        ge=0,
+        le=1,
+        description="...and only when their probability reaches this",
     )
     valid_days: PositiveInt = Field(
-        default=60, description="a risk list expires this many days after its as-of date"
+        default=60,
+        description="a risk list expires this many days after its as-of date",
     )
     explain: Literal["listed", "all", "none"] = "listed"
     chunk_size: PositiveInt = 50_000

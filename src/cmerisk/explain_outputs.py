@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.errors import DataError
 from cmerisk.explain_inputs import check_frame
 
@@ -97,7 +98,6 @@ def rank_bands(
     watch_min_probability: float,
 ) -> pd.DataFrame:
     """``rank`` and ``band`` per pupil, the same rule scoring uses."""
-    import duckdb
 
     from cmerisk.scoring.bands import rank_and_band
 
@@ -109,7 +109,7 @@ def rank_bands(
             "row": np.arange(len(ids)),
         }
     )
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         ranked = rank_and_band(
             con.from_df(scores),

@@ -81,14 +81,17 @@ class FeatureSpec(_Strict):
 
     name: str
     group: FeatureGroup
-    reason: str = Field(description="str.format template: {value}, {reference}, row columns")
+    reason: str = Field(
+        description="str.format template: {value}, {reference}, row columns"
+    )
     actionable: bool = Field(
         default=True,
         description="whether support could change it (attendance) or it is context (age)",
     )
     categorical: bool = False
     monotone: Literal[-1, 0, 1] = Field(
-        default=0, description="+1: a higher value never lowers risk; -1: never raises it"
+        default=0,
+        description="+1: a higher value never lowers risk; -1: never raises it",
     )
     kind: Literal["rate", "count", "days", "flag", "category", "number"] = "number"
     description: str = ""
@@ -174,7 +177,9 @@ class DatasetSpec(_Strict):
             )
         for role in (self.id, self.target, self.time):
             if role is not None and role in names:
-                raise ValueError(f"column {role!r} cannot be both a feature and the id/target/time")
+                raise ValueError(
+                    f"column {role!r} cannot be both a feature and the id/target/time"
+                )
         return self
 
     @property

@@ -33,7 +33,17 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-for _module in (synth, validate, pseudonymise, features, train, audit, explain, score, demo):
+for _module in (
+    synth,
+    validate,
+    pseudonymise,
+    features,
+    train,
+    audit,
+    explain,
+    score,
+    demo,
+):
     _module.register(app)
 
 

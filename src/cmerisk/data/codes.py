@@ -73,9 +73,9 @@ LEGACY_ATTENDANCE_CODES: Final[dict[str, str]] = {
 }
 
 #: Every code accepted in an attendance extract (current and legacy).
-ALL_ATTENDANCE_CODES: Final[frozenset[str]] = frozenset(ATTENDANCE_CATEGORY) | frozenset(
-    LEGACY_ATTENDANCE_CODES
-)
+ALL_ATTENDANCE_CODES: Final[frozenset[str]] = frozenset(
+    ATTENDANCE_CATEGORY
+) | frozenset(LEGACY_ATTENDANCE_CODES)
 
 #: The date from which the 2024 regulations' codes apply.
 CODES_2024_FROM: Final[str] = "2024-08-19"
@@ -85,7 +85,9 @@ CODES_2024_FROM: Final[str] = "2024-08-19"
 UNEXPLAINED_CODES: Final[frozenset[str]] = frozenset({"G", "N", "O", "U"})
 
 PRESENT_CODES: Final[frozenset[str]] = frozenset(
-    c for c, cat in ATTENDANCE_CATEGORY.items() if cat in ("present", "approved_activity")
+    c
+    for c, cat in ATTENDANCE_CATEGORY.items()
+    if cat in ("present", "approved_activity")
 )
 AUTHORISED_CODES: Final[frozenset[str]] = frozenset(
     c for c, cat in ATTENDANCE_CATEGORY.items() if cat == "authorised"
@@ -138,7 +140,20 @@ SEN_PRIMARY_NEEDS: Final[dict[str, str]] = {
 }
 
 #: National curriculum years of compulsory school age, Reception to Year 11.
-NC_YEARS: Final[tuple[str, ...]] = ("R", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
+NC_YEARS: Final[tuple[str, ...]] = (
+    "R",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+    "10",
+    "11",
+)
 
 SCHOOL_PHASES: Final[tuple[str, ...]] = ("primary", "secondary", "special", "ap")
 

@@ -72,7 +72,11 @@ class Table:
         raise KeyError(f"table {self.name!r} has no column {name!r}")
 
 
-_PUPIL = Column("pupil_id", "id", "pseudonymised UPN (a keyed hash; a raw UPN before pseudonymisation)")
+_PUPIL = Column(
+    "pupil_id",
+    "id",
+    "pseudonymised UPN (a keyed hash; a raw UPN before pseudonymisation)",
+)
 _URN = Column("school_urn", "string", "school unique reference number (URN)")
 
 TABLES: Final[dict[str, Table]] = {
@@ -84,7 +88,12 @@ TABLES: Final[dict[str, Table]] = {
             (
                 _PUPIL,
                 Column("date_of_birth", "date", "date of birth"),
-                Column("sex", "string", "sex as recorded in the census", allowed=codes.SEXES),
+                Column(
+                    "sex",
+                    "string",
+                    "sex as recorded in the census",
+                    allowed=codes.SEXES,
+                ),
                 Column(
                     "ethnicity_major",
                     "string",
@@ -108,7 +117,13 @@ TABLES: Final[dict[str, Table]] = {
                     nullable=True,
                     allowed=codes.FIRST_LANGUAGE,
                 ),
-                Column("la_code", "string", "3-digit LA number", required=False, nullable=True),
+                Column(
+                    "la_code",
+                    "string",
+                    "3-digit LA number",
+                    required=False,
+                    nullable=True,
+                ),
             ),
             key=("pupil_id",),
             references_pupils=False,
@@ -120,8 +135,18 @@ TABLES: Final[dict[str, Table]] = {
                 _PUPIL,
                 Column("census_date", "date", "census day"),
                 _URN,
-                Column("school_phase", "string", "phase of the school", allowed=codes.SCHOOL_PHASES),
-                Column("nc_year", "string", "national curriculum year, R or 1-11", allowed=codes.NC_YEARS),
+                Column(
+                    "school_phase",
+                    "string",
+                    "phase of the school",
+                    allowed=codes.SCHOOL_PHASES,
+                ),
+                Column(
+                    "nc_year",
+                    "string",
+                    "national curriculum year, R or 1-11",
+                    allowed=codes.NC_YEARS,
+                ),
                 Column("fsm_eligible", "bool", "eligible for free school meals"),
                 Column(
                     "sen_provision",
@@ -173,8 +198,15 @@ TABLES: Final[dict[str, Table]] = {
                 _URN,
                 Column("term_start", "date", "first day of the term"),
                 Column("sessions_possible", "int", "possible sessions", low=0),
-                Column("sessions_authorised", "int", "authorised absence sessions", low=0),
-                Column("sessions_unauthorised", "int", "unauthorised absence sessions", low=0),
+                Column(
+                    "sessions_authorised", "int", "authorised absence sessions", low=0
+                ),
+                Column(
+                    "sessions_unauthorised",
+                    "int",
+                    "unauthorised absence sessions",
+                    low=0,
+                ),
             ),
             key=("pupil_id", "school_urn", "term_start"),
             event_date="term_start",
@@ -188,9 +220,16 @@ TABLES: Final[dict[str, Table]] = {
             "social-care episode",
             (
                 _PUPIL,
-                Column("status", "string", "CIN, CPP or CLA", allowed=tuple(codes.SOCIAL_CARE_STATUS)),
+                Column(
+                    "status",
+                    "string",
+                    "CIN, CPP or CLA",
+                    allowed=tuple(codes.SOCIAL_CARE_STATUS),
+                ),
                 Column("start_date", "date", "episode start"),
-                Column("end_date", "date", "episode end (empty while open)", nullable=True),
+                Column(
+                    "end_date", "date", "episode end (empty while open)", nullable=True
+                ),
             ),
             event_date="start_date",
             end_date="end_date",
@@ -202,7 +241,12 @@ TABLES: Final[dict[str, Table]] = {
                 _PUPIL,
                 _URN,
                 Column("start_date", "date", "first day of the exclusion"),
-                Column("category", "string", "suspension or permanent", allowed=codes.EXCLUSION_CATEGORY),
+                Column(
+                    "category",
+                    "string",
+                    "suspension or permanent",
+                    allowed=codes.EXCLUSION_CATEGORY,
+                ),
                 Column("sessions", "int", "sessions lost", low=0),
             ),
             event_date="start_date",
@@ -214,7 +258,12 @@ TABLES: Final[dict[str, Table]] = {
                 _PUPIL,
                 _URN,
                 Column("date", "date", "date of the change"),
-                Column("change", "string", "admission or deletion", allowed=codes.ROLL_CHANGE),
+                Column(
+                    "change",
+                    "string",
+                    "admission or deletion",
+                    allowed=codes.ROLL_CHANGE,
+                ),
                 Column(
                     "deletion_ground",
                     "string",
@@ -248,7 +297,11 @@ TABLES: Final[dict[str, Table]] = {
             (
                 _PUPIL,
                 Column("school_urn", "string", "URN of the secondary school offered"),
-                Column("offer_date", "date", "date of the offer (national offer day, or later)"),
+                Column(
+                    "offer_date",
+                    "date",
+                    "date of the offer (national offer day, or later)",
+                ),
             ),
             key=("pupil_id", "offer_date"),
             event_date="offer_date",
@@ -263,8 +316,19 @@ TABLES: Final[dict[str, Table]] = {
             (
                 _PUPIL,
                 Column("start_date", "date", "date the child became known as missing"),
-                Column("end_date", "date", "date the case closed (empty while open)", nullable=True),
-                Column("outcome", "string", "how the case closed", nullable=True, allowed=codes.CME_OUTCOMES),
+                Column(
+                    "end_date",
+                    "date",
+                    "date the case closed (empty while open)",
+                    nullable=True,
+                ),
+                Column(
+                    "outcome",
+                    "string",
+                    "how the case closed",
+                    nullable=True,
+                    allowed=codes.CME_OUTCOMES,
+                ),
             ),
             event_date="start_date",
             end_date="end_date",

@@ -14,9 +14,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.data.marks_sql import MarksViews, build_duplicate_table, lit
 from cmerisk.data.tables import RawTables
 
@@ -36,7 +36,7 @@ def clean_marks(
     change: rejected marks, CSV files or columns of the wrong type. Otherwise
     the files are used as they are.
     """
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         marks = MarksViews(tables, con, valid_pupils=valid_pupils)
         if marks.on_disk and not (has_rejects or marks.csv or not marks.typed):

@@ -25,6 +25,7 @@ from typing import Final
 import duckdb
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.data import codes
 from cmerisk.data.contract import TABLES, Column
 from cmerisk.data.schemas import FALSE_SPELLINGS, TRUE_SPELLINGS, date_range
@@ -183,7 +184,7 @@ class MarksViews:
         valid_pupils: pd.Series | None,
     ) -> None:
         self.con = con
-        con.execute("SET enable_progress_bar = false")
+        duck.quiet(con)
         self.on_disk = "attendance" not in tables.frames
         self.csv = self.on_disk and not all(
             str(p).endswith(".parquet") for p in tables.attendance_files

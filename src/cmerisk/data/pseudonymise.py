@@ -47,7 +47,9 @@ MISSING_KEY_MESSAGE = (
     "LA's secret key (at least 16 characters), or pass --demo to use the public "
     "demo key on synthetic data only."
 )
-SHORT_KEY_MESSAGE = f"The key in {KEY_ENV_VAR} is too short: use at least 16 characters."
+SHORT_KEY_MESSAGE = (
+    f"The key in {KEY_ENV_VAR} is too short: use at least 16 characters."
+)
 DEMO_KEY_WARNING = (
     "USING THE PUBLIC DEMO PSEUDONYMISATION KEY: ids are NOT protected. "
     "Use it only with synthetic data."

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, NoReturn
 import numpy as np
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.data.pseudonymise import (
     looks_pseudonymised,
     pseudonymise_many,
@@ -295,10 +296,7 @@ class _TableCopy:
         out: set[str] = set()
         try:
             if self.table.format == "parquet":
-                import duckdb
-
-                with duckdb.connect() as con:
-                    con.execute("SET enable_progress_bar = false")
+                with duck.connect() as con:
                     rows = con.execute(
                         "SELECT DISTINCT upper(trim(CAST(pupil_id AS VARCHAR))) "
                         "FROM read_parquet(?)",
@@ -341,10 +339,7 @@ class _TableCopy:
     def _copy_parquet(
         self, path: Path, target: Path, mapping: pd.DataFrame, problems: dict[str, str]
     ) -> tuple[int, int, pd.DataFrame]:
-        import duckdb
-
-        with duckdb.connect() as con:
-            con.execute("SET enable_progress_bar = false")
+        with duck.connect() as con:
             con.register("upn_map", mapping)
             con.register("upn_problems", _problem_frame(problems))
             con.execute(

@@ -189,7 +189,11 @@ def age_on(date_of_birth: date, day: date) -> int:
     >>> age_on(date(2014, 9, 1), date(2025, 8, 31)), age_on(date(2014, 9, 1), date(2025, 9, 1))
     (10, 11)
     """
-    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+    return (
+        day.year
+        - date_of_birth.year
+        - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+    )
 
 
 def nc_year_for(date_of_birth: date, school_year: int) -> int:

@@ -92,7 +92,9 @@ class RawTables(Mapping[str, pd.DataFrame]):
         """The in-memory table ``name``, or ``None`` when absent."""
         return self.frames.get(name)
 
-    def attendance_relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    def attendance_relation(
+        self, con: duckdb.DuckDBPyConnection
+    ) -> duckdb.DuckDBPyRelation:
         """Session marks as a DuckDB relation on ``con`` (from memory or files)."""
         if "attendance" in self.frames:
             return con.from_df(self.frames["attendance"])

@@ -69,6 +69,8 @@ def random_upns(n: int, *, rng: np.random.Generator, la_number: int) -> list[str
     establishment, rest = np.divmod(codes, 100 * 1_000)
     year, serial = np.divmod(rest, 1_000)
     return [
-        make_upn(la_number=la_number, establishment=int(e) + 1, year=int(y), serial=int(s))
+        make_upn(
+            la_number=la_number, establishment=int(e) + 1, year=int(y), serial=int(s)
+        )
         for e, y, s in zip(establishment, year, serial, strict=True)
     ]

@@ -31,6 +31,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.data.findings import (
     MAX_EXAMPLES,
     MIN_VALUES_FOR_WRONG_TYPE,
@@ -82,7 +83,7 @@ def check_marks(
     outside-registration warning.
     """
     result = MarksCheck()
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         try:
             marks = MarksViews(tables, con, valid_pupils=valid_pupils)

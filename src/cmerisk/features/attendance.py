@@ -53,6 +53,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.data.tables import RawTables
 from cmerisk.features import attendance_sql as sql
 from cmerisk.features.frames import member_of
@@ -97,7 +98,7 @@ def connect(
         }
         if threads:
             config["threads"] = threads
-        con = duckdb.connect(config=config)
+        con = duck.connect(config=config)
         try:
             yield con
         finally:

@@ -44,6 +44,7 @@ from typing import Final
 
 import duckdb
 
+from cmerisk import duck
 from cmerisk.data.contract import REQUIRED_TABLES, TABLES
 from cmerisk.data.findings import ValidationReport
 from cmerisk.data.load import CSV_ENCODINGS, TableFiles, find_tables
@@ -123,7 +124,7 @@ def count_rows(
     table: TableFiles, *, con: duckdb.DuckDBPyConnection | None = None
 ) -> int:
     """Number of rows of a table (Parquet: from the file footers)."""
-    con = con or duckdb.connect()
+    con = con or duck.connect()
     try:
         return int(relation(table, con).aggregate("count(*)").fetchall()[0][0])
     except duckdb.Error as e:
@@ -152,11 +153,10 @@ def connect(
     so large intermediate tables need not fit in memory).
     """
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(database) if database is not None else ":memory:")
+    con = duck.connect(str(database) if database is not None else ":memory:")
     con.execute(f"SET temp_directory = '{spill.as_posix()}'")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
-    con.execute("SET enable_progress_bar = false")  # the CLI shows its own
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con

@@ -37,6 +37,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cmerisk import duck
 from cmerisk.data import codes
 from cmerisk.data.synthetic.timeline import Timeline
 from cmerisk.errors import DataError
@@ -80,7 +81,7 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
         raise DataError(
             f"{data_dir} is not a complete LA folder: missing {', '.join(missing)}"
         )
-    con = duckdb.connect()
+    con = duck.connect()
     for name in TABLES:
         con.sql(f"CREATE VIEW {name} AS FROM read_parquet('{data_dir / name}.parquet')")
     marks = data_dir / "attendance" / "*.parquet"
