@@ -1,0 +1,1 @@
+"""cmerisk's benchmarks: each module times one stage against a plain baseline."""
