@@ -31,7 +31,6 @@ datetime.date(2025, 5, 15)
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -367,16 +366,12 @@ def write_index(result: DemoResult, *, synth_rows: dict[str, int]) -> Path:
     """Write ``index.html``: one self-contained page linking every output."""
     import json
 
-    import jinja2
     import pandas as pd
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "reports" / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    from cmerisk.reports.render import environment
+    from cmerisk.scoring.atomic import write_text
+
+    env = environment()
     out = result.out_dir
     comparison = pd.read_csv(result.training_dir / "comparison.csv", index_col=0)
     summary = json.loads((result.scoring_dir / "summary.json").read_text())
@@ -401,10 +396,7 @@ def write_index(result: DemoResult, *, synth_rows: dict[str, int]) -> Path:
         synth_rows=synth_rows,
         mlflow_ui=MLFLOW_UI,
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{INDEX}.", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.replace(tmp, result.index)
+    write_text(result.index, html)
     return result.index
 
 

@@ -21,18 +21,16 @@ True
 
 from __future__ import annotations
 
-import io
 from html import escape
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from cmerisk.reports.render import figure, png
 from cmerisk.spec import GROUP_TITLES
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from cmerisk.explain_result import Explanations, PupilExplanation
 
 #: Risk-raising and risk-lowering colours (colour-blind safe pair).
@@ -40,18 +38,6 @@ RAISES = "#c2410c"
 LOWERS = "#1d4ed8"
 MISSING = "#9ca3af"
 SCORE_AXIS = "model score (log-odds, before calibration)"
-
-
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
 
 
 def _title(name: str) -> str:
@@ -67,13 +53,13 @@ def importance_bar_png(
     """Mean |SHAP| per feature (or group), largest at the top."""
     imp = explanations.global_importance(level=level).head(top)[::-1]
     labels = [_title(n) if level == "group" else n for n in imp.index]
-    fig = _figure(7, 0.9 + 0.32 * len(imp))
+    fig = figure(7, 0.9 + 0.32 * len(imp))
     ax = fig.subplots()
     ax.barh(labels, imp.to_numpy(), color=RAISES)
     ax.set_xlabel("mean |contribution| (log-odds)")
     ax.set_title(f"What the model relies on, by {level} ({len(explanations)} pupils)")
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def _numeric(values: pd.Series) -> np.ndarray:
@@ -125,7 +111,7 @@ def beeswarm_png(
         else np.arange(n)
     )
     cmap = colormaps["viridis"]
-    fig = _figure(7.5, 1.0 + 0.36 * len(names))
+    fig = figure(7.5, 1.0 + 0.36 * len(names))
     ax = fig.subplots()
     for pos, name in enumerate(names):
         j = explanations.feature_names.index(name)
@@ -146,7 +132,7 @@ def beeswarm_png(
 
     bar = fig.colorbar(ScalarMappable(cmap=cmap), ax=ax, ticks=[0, 1], aspect=40)
     bar.ax.set_yticklabels(["low", "high"])
-    return _png(fig)
+    return png(fig)
 
 
 def dependence_png(
@@ -163,7 +149,7 @@ def dependence_png(
     )
     phi = explanations.contributions.values[rows, j]
     values = explanations.data[feature].iloc[rows]
-    fig = _figure(6, 4)
+    fig = figure(6, 4)
     ax = fig.subplots()
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         x = pd.to_numeric(values, errors="coerce").to_numpy(
@@ -200,7 +186,7 @@ def dependence_png(
     ax.set_ylabel("contribution (log-odds)")
     ax.set_title(f"How {feature} moves the score")
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def global_plots(

@@ -25,16 +25,15 @@ True
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cmerisk.fairness_audit import METRIC_TITLES, FairnessAudit
+from cmerisk.reports.render import figure, png
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
 
 POINT = "#1d4ed8"
@@ -42,18 +41,6 @@ REFERENCE = "#111827"
 FLAGGED = "#c2410c"
 BAND = "#d1fae5"
 SUPPRESSED_COLOUR = "#6b7280"
-
-
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
 
 
 def _panels(audit: FairnessAudit, *, intersections: bool) -> list[str]:
@@ -134,7 +121,7 @@ def rate_plot(
     info = {g.name: g for g in audit.groupings}
     tables = [m[m["grouping"] == n] for n in names]
     rows = sum(len(t) + 1.5 for t in tables)
-    fig = _figure(7.0, 1.0 + 0.22 * rows)
+    fig = figure(7.0, 1.0 + 0.22 * rows)
     ax = fig.subplots()
     positions = _sectioned(
         ax,
@@ -172,7 +159,7 @@ def rate_plot(
         f"{audit.ci_level:.0%} interval; dashed: all pupils)",
         fontsize=8,
     )
-    return _png(fig)
+    return png(fig)
 
 
 def _percent() -> PercentFormatter:
@@ -192,7 +179,7 @@ def ratio_plot(audit: FairnessAudit, metric: str = "missed_rate") -> bytes:
     info = {g.name: g for g in audit.groupings}
     names = list(dict.fromkeys(d["grouping"]))
     tables = [d[d["grouping"] == n] for n in names]
-    fig = _figure(7.0, 1.2 + 0.22 * sum(len(t) + 1.5 for t in tables))
+    fig = figure(7.0, 1.2 + 0.22 * sum(len(t) + 1.5 for t in tables))
     ax = fig.subplots()
     ax.axvspan(lo_band, hi_band, color=BAND, zorder=0)
     ax.axvline(1.0, color="#6b7280", linewidth=1)
@@ -229,7 +216,7 @@ def ratio_plot(audit: FairnessAudit, metric: str = "missed_rate") -> bytes:
         f"{lo_band:g}-{hi_band:g}; orange: flagged)",
         fontsize=8,
     )
-    return _png(fig)
+    return png(fig)
 
 
 def mitigation_plot(audit: FairnessAudit) -> bytes | None:
@@ -252,7 +239,7 @@ def mitigation_plot(audit: FairnessAudit) -> bytes | None:
     }
     titles = {g.name: g.title for g in audit.groupings}
     groups = [list(dict.fromkeys(rec[rec["grouping"] == n]["label"])) for n in names]
-    fig = _figure(7.0, 1.2 + 0.3 * sum(len(g) + 1.5 for g in groups))
+    fig = figure(7.0, 1.2 + 0.3 * sum(len(g) + 1.5 for g in groups))
     ax = fig.subplots()
     positions = _sectioned(
         ax, [(titles.get(n, n), g) for n, g in zip(names, groups, strict=True)]
@@ -290,7 +277,7 @@ def mitigation_plot(audit: FairnessAudit) -> bytes | None:
         "Recall: share of the group's children who went missing that the list finds",
         fontsize=8,
     )
-    return _png(fig)
+    return png(fig)
 
 
 def audit_plots(audit: FairnessAudit) -> dict[str, bytes]:

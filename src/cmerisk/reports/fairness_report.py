@@ -31,7 +31,6 @@ True
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,8 @@ import pandas as pd
 from cmerisk.config import GateConfig
 from cmerisk.fairness_audit import METRIC_TITLES, SUPPRESSED, FairnessAudit
 from cmerisk.fairness_bootstrap import RATES
+from cmerisk.reports.render import data_uri, environment
 
-TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "fairness.html.j2"
 UNDEFINED = "–"
 
@@ -189,22 +188,6 @@ def _mitigation(audit: FairnessAudit) -> dict[str, Any] | None:
     }
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _environment() -> Any:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_fairness_html(
     audit: FairnessAudit,
     *,
@@ -240,7 +223,7 @@ def render_fairness_html(
             "rows": _group_rows(audit, g.name),
         }
 
-    images = {k: _data_uri(v) for k, v in audit_plots(audit).items()} if plots else {}
+    images = {k: data_uri(v) for k, v in audit_plots(audit).items()} if plots else {}
     lo, hi = s["parity_band"]
     context = {
         "title": title,
@@ -285,7 +268,7 @@ def render_fairness_html(
         "ci": f"{audit.ci_level:.0%}",
         "c": SUPPRESSED,
     }
-    return str(_environment().get_template(TEMPLATE).render(**context))
+    return str(environment().get_template(TEMPLATE).render(**context))
 
 
 def summary_table(audit: FairnessAudit) -> pd.DataFrame:

@@ -16,14 +16,14 @@ True
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from cmerisk.reports.render import figure, png
+from cmerisk.scoring.atomic import atomic_path
 
 TITLES = {
     "model": "LightGBM (calibrated)",
@@ -37,28 +37,13 @@ STYLES = {
 }
 
 
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
-
-
-def _png(fig: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
-
-
 def calibration_png(calibration: pd.DataFrame, *, title: str | None = None) -> bytes:
     """Reliability diagram: observed rate against mean predicted probability, per model.
 
     One point per equal-count bin of the test year (see
     :func:`cmerisk.model.metrics.quantile_bins`); empty bins are skipped.
     """
-    fig = _figure(5.2, 4.6)
+    fig = figure(5.2, 4.6, dpi=110)
     ax = fig.add_subplot()
     upper = 0.0
     for model, rows in calibration.groupby("model", sort=False):
@@ -92,7 +77,7 @@ def calibration_png(calibration: pd.DataFrame, *, title: str | None = None) -> b
     ax.set_title(title or "Calibration on the test year")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return png(fig)
 
 
 def capacity_png(
@@ -103,7 +88,7 @@ def capacity_png(
     base_rate: float | None = None,
 ) -> bytes:
     """Precision and recall of the top-k list against k, model beside baselines."""
-    fig = _figure(9.5, 4.2)
+    fig = figure(9.5, 4.2, dpi=110)
     ax_p, ax_r = fig.subplots(1, 2)
     for model, rows in capacity.groupby("model", sort=False):
         style = dict(STYLES.get(str(model), {"linestyle": "-"}))
@@ -132,7 +117,7 @@ def capacity_png(
     ax_p.set_title("Precision at k")
     ax_r.set_title("Recall at k")
     ax_p.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def model_plots(
@@ -154,9 +139,7 @@ def write_plots(plots: Mapping[str, bytes], out_dir: str | Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, data in plots.items():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, folder / name)
+        with atomic_path(folder / name) as tmp:
+            tmp.write_bytes(data)
         written.append(folder / name)
     return written

@@ -19,22 +19,20 @@ Examples
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cmerisk.reports.render import data_uri, environment
+from cmerisk.scoring.atomic import write_text
 from cmerisk.spec import GROUP_TITLES
 
 if TYPE_CHECKING:
     from cmerisk.explain_result import Explanations, PupilExplanation
 
-TEMPLATES = Path(__file__).parent / "templates"
 INDEX_FILE = "index.html"
 CARD_PATTERN = re.compile(r"^pupil_[A-Za-z0-9_-]+\.html$")
 
@@ -89,29 +87,6 @@ def safe_name(pupil_id: str) -> str:
     return f"pupil_{cleaned}_{digest}.html"
 
 
-def _environment() -> Any:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _percent(p: float | None) -> str:
     if p is None:
         return ""
@@ -127,7 +102,7 @@ def _in_ten(p: float | None) -> int | None:
 
 
 def _svg_uri(svg: str) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
+    return data_uri(svg.encode(), mime="image/svg+xml")
 
 
 def render_card(
@@ -147,7 +122,7 @@ def render_card(
 
     from cmerisk.reports.explain_plots import waterfall_svg
 
-    env = env or _environment()
+    env = env or environment()
     groups = sorted(pupil.groups.items(), key=lambda kv: -abs(kv[1]))
     return str(
         env.get_template("pupil_card.html.j2").render(
@@ -226,7 +201,7 @@ def write_pupil_pages(
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    env = _environment()
+    env = environment()
     order = _order(explanations)
     position = {i: k + 1 for k, i in enumerate(order)}
     of = listed if listed is not None else (None if ranks is not None else len(order))
@@ -237,7 +212,7 @@ def write_pupil_pages(
         rank = int(ranks[i]) if ranks is not None else position[i]
         name = safe_name(pupil.id)
         path = folder / name
-        _write_atomic(
+        write_text(
             path,
             render_card(
                 pupil,
@@ -267,7 +242,7 @@ def write_pupil_pages(
     from markupsafe import Markup
 
     index = folder / INDEX_FILE
-    _write_atomic(
+    write_text(
         index,
         env.get_template("pupil_index.html.j2").render(
             css=Markup(CSS),
