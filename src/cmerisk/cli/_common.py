@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import ParamSpec, TypeVar
 
 import typer
@@ -18,7 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from cmerisk.errors import EXIT_INTERNAL, CmeriskError
+from cmerisk.errors import EXIT_INTERNAL, CmeriskError, ConfigError
 
 #: Results go to stdout; messages, warnings and progress to stderr.
 out = Console()
@@ -83,3 +84,17 @@ def warn(message: str) -> None:
 def info(message: str, *, quiet: bool = False) -> None:
     if not quiet:
         err.print(message, highlight=False)
+
+
+def parse_date(value: str, *, option: str = "--as-of") -> date:
+    """A YYYY-MM-DD option value as a date, or a ConfigError naming the option.
+
+    >>> parse_date("2024-05-16")
+    datetime.date(2024, 5, 16)
+    """
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise ConfigError(
+            f"{option} must be a date like 2024-05-16, got {value!r}"
+        ) from None

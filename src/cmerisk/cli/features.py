@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cmerisk.cli._common import handle_errors, info, progress, warn
+from cmerisk.cli._common import handle_errors, info, parse_date, progress, warn
 from cmerisk.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-def _parse_date(value: str) -> date:
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise ConfigError(
-            f"--as-of must be a date like 2024-05-16, got {value!r}"
-        ) from None
-
-
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` via a temporary file in the same folder."""
+    from cmerisk.scoring.atomic import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def register(app: typer.Typer) -> None:
@@ -73,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from cmerisk.features.build import STEPS
         from cmerisk.labels import cme_label
 
-        day = _parse_date(as_of)
+        day = parse_date(as_of)
         horizon = horizon_days or ExperimentConfig().dataset.horizon_days
         if horizon <= 0:
             raise ConfigError(f"--horizon-days must be positive, got {horizon}")

@@ -7,16 +7,13 @@ used as they are, prints their row counts and date ranges and exits 0.
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cmerisk.cli._common import err, handle_errors, info, out
-from cmerisk.errors import EXIT_DATA, EXIT_OK, ConfigError
+from cmerisk.cli._common import err, handle_errors, info, out, parse_date
+from cmerisk.errors import EXIT_DATA, EXIT_OK
 
 if TYPE_CHECKING:
     from cmerisk.data.findings import ValidationReport
@@ -24,24 +21,12 @@ if TYPE_CHECKING:
 _STYLE = {"error": "bold red", "reject": "yellow", "warning": "cyan"}
 
 
-def _parse_date(value: str) -> date:
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise ConfigError(
-            f"--as-of must be a date like 2024-05-16, got {value!r}"
-        ) from None
-
-
 def _write_json(report: ValidationReport, path: Path) -> None:
-    """Write the report (no identifiers) via a temporary file, then rename."""
+    """Write the report (no identifiers) atomically."""
+    from cmerisk.scoring.atomic import write_json
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_json(path, report.to_dict())
 
 
 def print_findings(report: ValidationReport) -> None:
@@ -121,7 +106,7 @@ def register(app: typer.Typer) -> None:
         """
         from cmerisk.data.load import validate_folder
 
-        day = _parse_date(as_of) if as_of else None
+        day = parse_date(as_of) if as_of else None
         report = validate_folder(data, as_of=day)
         if json_out is not None:
             _write_json(report, json_out)
