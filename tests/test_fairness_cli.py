@@ -152,11 +152,11 @@ def test_audit_of_a_saved_model_bundle_on_a_feature_table(tmp_path):
 
 
 def _tiny_la():
-    """tests/scoring/tiny_la.py under its own name (tests/data has a tiny_la too)."""
+    """tests/scoring/scoring_la.py, loaded by path (tests/scoring is no package)."""
     import importlib.util
 
-    path = Path(__file__).parent / "scoring" / "tiny_la.py"
-    spec = importlib.util.spec_from_file_location("_fairness_cli_tiny_la", path)
+    path = Path(__file__).parent / "scoring" / "scoring_la.py"
+    spec = importlib.util.spec_from_file_location("_fairness_cli_scoring_la", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -4,9 +4,12 @@ The only module importing fairlearn. :func:`audit` takes any pupil-level frame
 with a :class:`~cmerisk.spec.DatasetSpec` (the CME features or an LA's own
 extract), the outcome, the calibrated score and the team's capacity ``k``:
 
-1. **Operating point.** The ``k`` highest scores are flagged; ties are broken
-   by the id column (as text, ascending), else by row order, so the same
-   data always gives the same list.
+1. **Operating point.** The list scoring would make: the ``k`` highest
+   calibrated scores are flagged, ties broken by the model's raw margin when
+   given (``y_margin``; isotonic calibration makes many ties), then by the id
+   column (as text, ascending), else by row order
+   (:func:`cmerisk.model.metrics.rank_order`, the one ranking rule), so the
+   audited list is the deployed list.
 2. **Groups.** Each column of ``FairnessConfig.groups`` present in the frame,
    and each intersection, split into readable groups
    (:mod:`cmerisk.fairness_groups`; missing values form ``Unknown``).
@@ -201,6 +204,7 @@ def audit(
     y_true: ArrayLike,
     y_score: ArrayLike,
     capacity: int,
+    y_margin: ArrayLike | None = None,
     seed: int = 0,
     calibration: CalibrationData | None = None,
     mitigation: bool = True,
@@ -221,6 +225,10 @@ def audit(
         Outcome (0/1) and calibrated score, row-aligned with ``frame``.
     capacity
         How many pupils the team can contact: the top ``capacity`` are flagged.
+    y_margin
+        The model's raw score (log-odds margin) behind ``y_score``: it breaks
+        ties in the calibrated score exactly as scoring does, so the audited
+        list is the deployed one. Without it, ties go by id.
     seed
         Seeds the bootstrap (and ThresholdOptimizer's randomised predictions).
     calibration
@@ -242,8 +250,9 @@ def audit(
         raise DataError("no pupils to audit: the frame is empty")
     y = check_labels(y_true, n=n, what=f"target {spec.target!r}")
     score = check_scores(y_score, n=n, what="score")
+    margin = None if y_margin is None else check_scores(y_margin, n=n, what="margin")
     ids = frame[spec.id].to_numpy() if spec.id in frame.columns else None
-    flags = top_k(ranking(score, ids=ids), capacity=capacity)
+    flags = top_k(ranking(score, ids=ids, margin=margin), capacity=capacity)
     probabilities = are_probabilities(score)
     edges = bin_edges(score, n_bins=config.calibration_bins if probabilities else 1)
     scored = Scored(
@@ -280,6 +289,7 @@ def audit(
             y_true=y,
             y_score=score,
             capacity=capacity,
+            y_margin=margin,
             seed=seed,
             calibration=calibration,
         )
@@ -294,9 +304,7 @@ def audit(
         "seed": int(seed),
         "calibration_bins": config.calibration_bins,
         "scores_are_probabilities": probabilities,
-        "tie_break": f"id column {spec.id!r} as text"
-        if ids is not None
-        else "row order",
+        "tie_break": _tie_break(spec.id if ids is not None else None, margin=margin),
         "target": spec.target,
     }
     return FairnessAudit(
@@ -312,10 +320,22 @@ def audit(
             capacity=capacity,
             n=n,
             probabilities=probabilities,
-            tie_break="pupil id" if ids is not None else "row order",
+            tie_break=_tie_break(
+                "pupil id" if ids is not None else None, margin=margin, quote=False
+            ),
         )
         + notes,
     )
+
+
+def _tie_break(
+    id_name: str | None, *, margin: np.ndarray | None, quote: bool = True
+) -> str:
+    """How ties in the score were broken, in words (settings and report notes)."""
+    parts = ["model margin"] if margin is not None else []
+    if id_name is not None:
+        parts.append(f"id column {id_name!r} as text" if quote else id_name)
+    return ", then ".join(parts) or "row order"
 
 
 # ------------------------------------------------------------------ mitigation
@@ -382,13 +402,15 @@ def mitigation_analysis(
     y_true: ArrayLike,
     y_score: ArrayLike,
     capacity: int,
+    y_margin: ArrayLike | None = None,
     seed: int = 0,
     calibration: CalibrationData | None = None,
 ) -> pd.DataFrame:
     """What other allocations would change in flags and recall, group by group.
 
     For each audited column (not intersections) the strategies of
-    :data:`STRATEGIES`: ``top_k`` (the deployed, group-blind list);
+    :data:`STRATEGIES`: ``top_k`` (the deployed, group-blind list, ordered as
+    :func:`audit` orders it, ``y_margin`` breaking ties);
     ``equal_recall`` (the same capacity shared so that expected recall, from
     the calibrated scores, is as equal as it can be across the column's groups,
     :func:`cmerisk.fairness_mitigation.equal_recall_allocation`; needs scores
@@ -408,8 +430,9 @@ def mitigation_analysis(
     n = len(frame)
     y = check_labels(y_true, n=n, what=f"target {spec.target!r}")
     score = check_scores(y_score, n=n, what="score")
+    margin = None if y_margin is None else check_scores(y_margin, n=n, what="margin")
     ids = frame[spec.id].to_numpy() if spec.id in frame.columns else None
-    order = ranking(score, ids=ids)
+    order = ranking(score, ids=ids, margin=margin)
     deployed = top_k(order, capacity=capacity)
     groupings, _ = make_groupings(
         frame,

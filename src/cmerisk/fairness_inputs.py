@@ -3,14 +3,20 @@
 Outcomes must be 0/1 (or booleans) with nothing missing, scores finite
 numbers, both one per row of the frame; anything else is a
 :class:`~cmerisk.errors.DataError` naming the value. The operating point is
-the ``capacity`` highest scores, ties broken by the id column as text
-(ascending), then by row order, so the same data always gives the same list.
+the list scoring would make (:func:`cmerisk.model.metrics.rank_order`, the one
+ranking rule): the ``capacity`` highest calibrated scores, ties broken by the
+model's raw margin when it is given (isotonic calibration makes many ties),
+then by the id column as text (ascending), then by row order, so the audited
+list is the deployed list and the same data always gives the same list.
 
 Examples
 --------
 >>> order = ranking(np.array([0.2, 0.9, 0.2, 0.5]), ids=["d", "c", "b", "a"])
 >>> order.tolist(), top_k(order, capacity=2).tolist()
 ([1, 3, 2, 0], [False, True, False, True])
+>>> ranking(np.array([0.2, 0.9, 0.2, 0.5]), ids=["d", "c", "b", "a"],
+...         margin=np.array([-1.0, 2.0, -1.5, 0.0])).tolist()
+[1, 3, 0, 2]
 >>> check_labels([0, 1, 2], n=3, what="target 'cme'")
 Traceback (most recent call last):
     ...
@@ -24,6 +30,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from cmerisk.errors import DataError
+from cmerisk.model.metrics import id_tiebreak, rank_order
 
 
 def check_labels(y_true: ArrayLike, *, n: int, what: str) -> np.ndarray:
@@ -66,13 +73,18 @@ def are_probabilities(score: np.ndarray) -> bool:
     return bool(len(score) and score.min() >= 0 and score.max() <= 1)
 
 
-def ranking(score: np.ndarray, *, ids: ArrayLike | None = None) -> np.ndarray:
-    """Row positions from the highest score down; ties by ``ids`` as text, then row."""
-    if ids is None:
-        tie = np.arange(len(score))
-    else:
-        tie = np.unique(np.asarray(ids).astype(str), return_inverse=True)[1].ravel()
-    return np.lexsort((np.arange(len(score)), tie, -score))
+def ranking(
+    score: np.ndarray,
+    *,
+    ids: ArrayLike | None = None,
+    margin: np.ndarray | None = None,
+) -> np.ndarray:
+    """Row positions in scoring's order: score, then ``margin`` (both descending),
+    then ``ids`` as text, then row."""
+    tiebreak = None if ids is None else id_tiebreak(ids)
+    if margin is None:
+        return rank_order(score, tiebreak=tiebreak)
+    return rank_order(margin, tiebreak=tiebreak, probability=score)
 
 
 def top_k(order: np.ndarray, *, capacity: int) -> np.ndarray:

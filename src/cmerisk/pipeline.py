@@ -9,10 +9,12 @@
 4. LightGBM over the depth candidates, early-stopped on the calibration slice;
 5. calibrate every model's scores on the calibration slice;
 6. evaluate on the test year with bootstrap CIs, model beside baselines;
-7. fairness audit on the test year (when :mod:`cmerisk.fairness` is installed);
+7. fairness audit on the test year, at the list scoring would make;
 8. champion gates;
-9. save the model bundle (and the run's tables and plots) under ``out_dir``;
-10. track in MLflow, register, and set the ``champion`` alias if the gates passed.
+9. global SHAP views of the model on the test year;
+10. save the model bundle, the run's tables and plots under ``out_dir``;
+11. track in MLflow, register, set the ``champion`` alias if the gates passed,
+    and log the model card (HTML and Markdown) with the run.
 
 :func:`build_cme_frame` makes the CME frame from an LA's raw tables with the
 feature pipeline.
@@ -20,14 +22,13 @@ feature pipeline.
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,9 @@ from cmerisk.model.train import TrainedModel, train_lightgbm
 from cmerisk.reports.model_card import write_model_card
 from cmerisk.spec import DatasetSpec
 
+if TYPE_CHECKING:
+    from cmerisk.fairness_audit import FairnessAudit
+
 Progress = Callable[[str], None]
 
 
@@ -73,12 +77,13 @@ class ExperimentResult:
     data_digest: str
     bundle_path: Path | None = None
     out_dir: Path | None = None
-    audit: Any | None = None
+    audit: FairnessAudit | None = None
     audit_note: str | None = None
     tracked: Any | None = None
     fairness: dict[str, Any] | None = None
     fairness_html: str | None = None
     git_commit: str | None = None
+    explain_plots: dict[str, bytes] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -107,35 +112,34 @@ def _run_audit(
     config: ExperimentConfig,
     y_test: np.ndarray,
     p_test: np.ndarray,
-    calibration: tuple[pd.DataFrame, np.ndarray, np.ndarray] | None,
-) -> tuple[Any | None, str | None, bool]:
-    """(audit, why not, whether the fairness module is installed)."""
+    m_test: np.ndarray,
+    calibration: tuple[pd.DataFrame, np.ndarray, np.ndarray],
+) -> tuple[FairnessAudit | None, str | None]:
+    """(audit, why there is none or it audits no group).
+
+    The operating point is the list scoring would make from these scores:
+    calibrated probability, ties by the raw margin, then by id.
+    """
+    from cmerisk.fairness import CalibrationData, audit
+
+    cal_frame, y_cal, p_cal = calibration
     try:
-        fairness = importlib.import_module("cmerisk.fairness")
-    except ImportError as e:
-        return None, f"cmerisk.fairness is not available ({e})", False
-    if not hasattr(fairness, "audit"):
-        return None, "cmerisk.fairness provides no audit()", False
-    kwargs: dict[str, Any] = {}
-    if calibration is not None and hasattr(fairness, "CalibrationData"):
-        cal_frame, y_cal, p_cal = calibration
-        kwargs["calibration"] = fairness.CalibrationData(cal_frame, y_cal, p_cal)
-    try:
-        result = fairness.audit(
+        result = audit(
             frame,
             spec=spec,
             config=config.fairness,
             y_true=y_test,
             y_score=p_test,
+            y_margin=m_test,
             capacity=min(config.evaluation.primary_capacity, len(frame)),
             seed=config.seed,
-            **kwargs,
+            calibration=CalibrationData(cal_frame, y_cal, p_cal),
         )
     except CmeriskError as e:
-        return None, f"the fairness audit could not run: {e}", True
-    if not getattr(result, "groupings", True):
-        return result, "no audit columns in the data", True
-    return result, None, True
+        return None, f"the fairness audit could not run: {e}"
+    if not result.groupings:
+        return result, "no audit columns in the data"
+    return result, None
 
 
 def run_experiment(
@@ -254,12 +258,13 @@ def run_experiment(
 
     say("fairness audit")
     p_ca = calibrator.transform(m_ca)
-    audit, audit_note, fairness_installed = _run_audit(
+    audit, audit_note = _run_audit(
         frame.iloc[te].reset_index(drop=True),
         spec=spec,
         config=config,
         y_test=y_te,
         p_test=p_te,
+        m_test=m_te,
         calibration=(frame.iloc[ca].reset_index(drop=True), y_ca, p_ca),
     )
     if audit_note:
@@ -272,7 +277,7 @@ def run_experiment(
         metric=evaluation.gate_metric,
         audit=audit if audit_note is None else None,
         audit_unavailable=audit_note,
-        require_audit=fairness_installed,
+        require_audit=True,
     )
 
     say("saving the model bundle")
@@ -319,33 +324,43 @@ def run_experiment(
     )
     result.fairness, result.fairness_html = outputs.fairness_outputs(result)
     result.git_commit = commit
+    say("explaining the test year (global SHAP views)")
+    result.explain_plots = outputs.explain_plots(result, frame.iloc[te])
     plots = outputs.plots(result)
-    staging: tempfile.TemporaryDirectory[str] | None = None
-    if out_dir is not None:
-        result.out_dir = Path(out_dir)
-        result.bundle_path = save_bundle(bundle, result.out_dir / "model")
-        outputs.write_outputs(result, plots, out=result.out_dir, schema=schema)
-    elif tracking:
-        staging = tempfile.TemporaryDirectory(prefix="cmerisk-bundle-")
-        result.bundle_path = save_bundle(bundle, Path(staging.name) / "model")
-    lap("save")
+    lap("explain")
 
+    say("saving the model bundle and the run's files")
+    # MLflow gets the same files as --out: without it, they are staged and dropped
+    staging: tempfile.TemporaryDirectory[str] | None = None
+    run_dir: Path | None = None
+    if out_dir is not None:
+        result.out_dir = run_dir = Path(out_dir)
+    elif tracking:
+        staging = tempfile.TemporaryDirectory(prefix="cmerisk-run-")
+        run_dir = Path(staging.name)
     try:
-        if tracking:
+        if run_dir is not None:
+            result.bundle_path = save_bundle(bundle, run_dir / "model")
+            outputs.write_outputs(result, plots, out=run_dir, schema=schema)
+        lap("save")
+        if tracking and run_dir is not None:
             say("tracking in MLflow")
-            from cmerisk.tracking import log_run
+            from cmerisk.tracking import log_files, log_run
 
             result.tracked = log_run(
                 outputs.run_record(result, plots, schema=schema), config=config.tracking
             )
             notes.extend(result.tracked.notes)
+            # the card names the registered version, so it follows the run's record
+            card = write_model_card(run_dir, tracked=result.tracked)
+            log_files(result.tracked, {path.name: path for path in card})
             lap("track")
+        elif run_dir is not None:
+            write_model_card(run_dir)
     finally:
         if staging is not None:
             staging.cleanup()
             result.bundle_path = None
-    if result.out_dir is not None:  # the run's model card, from the files just written
-        write_model_card(result.out_dir, tracked=result.tracked)
     return result
 
 
@@ -368,20 +383,14 @@ def build_cme_frame(
     DataError
         The tables fail validation, or cover too few labelled school years.
     """
-    try:
-        dataset = importlib.import_module("cmerisk.dataset")
-        features = importlib.import_module("cmerisk.features")
-        load = importlib.import_module("cmerisk.data.load")
-    except ImportError as e:
-        raise CmeriskError(
-            f"the CME feature pipeline is not available in this install ({e}); "
-            "train on a feature table instead: "
-            "cmerisk train --features FILE --spec SPEC"
-        ) from None
+    from cmerisk.data.load import load_tables
+    from cmerisk.dataset import as_of_dates_for, make_dataset
+    from cmerisk.features import cme_spec
+
     with tempfile.TemporaryDirectory(prefix="cmerisk-load-") as work:
-        loaded = load.load_tables(Path(data_dir), errors="raise", work_dir=Path(work))
+        loaded = load_tables(Path(data_dir), errors="raise", work_dir=Path(work))
         tables = loaded.tables
-        as_of_dates: list[date] = dataset.as_of_dates_for(
+        as_of_dates: list[date] = as_of_dates_for(
             tables,
             terms=config.dataset.as_of_terms,
             horizon_days=config.dataset.horizon_days,
@@ -394,7 +403,7 @@ def build_cme_frame(
                 f"{config.dataset.horizon_days}-day "
                 "label window within the data"
             )
-        frame = dataset.make_dataset(
+        frame = make_dataset(
             tables,
             as_of_dates=as_of_dates,
             horizon_days=config.dataset.horizon_days,
@@ -405,7 +414,7 @@ def build_cme_frame(
     frame.attrs["load_findings"] = [f.message for f in report.reject_findings] + [
         f.message for f in report.warnings
     ]
-    spec = features.cme_spec(available=frame.columns)
+    spec = cme_spec(available=frame.columns)
     return frame, spec
 
 

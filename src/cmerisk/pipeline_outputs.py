@@ -2,12 +2,21 @@
 
 Helpers of :func:`cmerisk.pipeline.run_experiment`, kept apart so the pipeline
 reads as its table of contents. Everything written here is aggregate (metrics,
-curves, spec, config, schema); no pupil rows or ids.
+curves, spec, config, schema, plots of many pupils); no pupil rows or ids.
+
+A run folder (``--out``) and the MLflow run hold the same layout::
+
+    metrics.csv comparison.csv differences.csv calibration_curve.csv
+    capacity_curve.csv run.json fairness.json fairness.html
+    plots/      calibration and precision/recall-at-k plots
+    explain/    global SHAP views of the test year (importance by feature and
+                by group, beeswarm, dependence of the top features)
+    model/      the model bundle (MLflow: the registered pyfunc model)
+    model_card.html model_card.md
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import tempfile
@@ -19,8 +28,13 @@ import numpy as np
 from cmerisk.model.provenance import package_versions
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from cmerisk.pipeline import ExperimentResult
     from cmerisk.tracking import RunRecord
+
+#: Folder of the global SHAP plots, in a run folder and in the MLflow run.
+EXPLAIN_FOLDER = "explain"
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -40,21 +54,28 @@ def plots(result: ExperimentResult) -> dict[str, bytes]:
     )
 
 
+def explain_plots(result: ExperimentResult, test: pd.DataFrame) -> dict[str, bytes]:
+    """The global SHAP views of the model on the test year: ``{file name: png}``.
+
+    Importance by feature and by group, a beeswarm and dependence plots of the
+    top features, from exact contributions of up to 5,000 test-year pupils (a
+    sample seeded by the run's seed). A pupil with several test rows (a split
+    by id, without a time column) counts once, by their last row.
+    """
+    from cmerisk.explain_outputs import global_plots_for
+
+    pupils = test.drop_duplicates(subset=result.spec.id, keep="last")
+    return global_plots_for(pupils, result.bundle, seed=result.config.seed)
+
+
 def fairness_outputs(
     result: ExperimentResult,
 ) -> tuple[dict[str, Any] | None, str | None]:
+    from cmerisk.reports.fairness_report import render_fairness_html
+
     if result.audit is None:
         return None, None
-    data = result.audit.to_dict()
-    html = None
-    try:
-        report = importlib.import_module("cmerisk.reports.fairness_report")
-        html = report.render_fairness_html(result.audit)
-    except ImportError:
-        result.notes.append(
-            "fairness HTML not rendered: cmerisk.reports.fairness_report absent"
-        )
-    return data, html
+    return result.audit.to_dict(), render_fairness_html(result.audit)
 
 
 def tables(result: ExperimentResult) -> dict[str, str]:
@@ -90,6 +111,8 @@ def write_outputs(
         write_atomic(out / name, text)
     for name, data in plots.items():
         write_atomic(out / "plots" / name, data)
+    for name, data in result.explain_plots.items():
+        write_atomic(out / EXPLAIN_FOLDER / name, data)
     write_atomic(
         out / "run.json",
         json.dumps(summary_json(result, schema=schema), indent=2, default=str) + "\n",
@@ -175,6 +198,7 @@ def run_record(
         json_artifacts=json_artifacts,
         text_artifacts=text_artifacts,
         images=plots,
+        files={f"{EXPLAIN_FOLDER}/{n}": png for n, png in result.explain_plots.items()},
         bundle_path=result.bundle_path,  # type: ignore[arg-type]
         gates_passed=result.gates.passed,
         gates_reason=result.gates.reason,

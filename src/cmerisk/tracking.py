@@ -3,7 +3,9 @@
 Every training run is one MLflow run holding what it takes to trust and
 reproduce it: the config, git commit, package versions, the dataset's digest
 and schema (column names, dtypes, row counts - never rows or ids), params,
-metrics with their CI bounds, plots, the feature spec and the split. The model
+metrics with their CI bounds, plots (model plots under ``plots/``, the global
+SHAP views under ``explain/``), the feature spec, the split and, once the run
+is registered, its model card (:func:`log_files`). The model
 is logged as an MLflow pyfunc built with "models from code": a small Python
 file (:data:`PYFUNC_SOURCE`) that loads the model bundle folder logged beside
 it - no pickled Python objects. Its signature and input example are made from
@@ -179,7 +181,9 @@ class RunRecord:
     """Everything one training run logs (built by ``run_experiment``).
 
     Nothing here may hold pupil rows or ids: params and metrics are summaries,
-    JSON/text artifacts are tables of aggregates, images are plots.
+    JSON/text artifacts are tables of aggregates, images are plots (logged
+    under ``plots/``); ``files`` are other binary artifacts by their path in
+    the run (e.g. ``explain/shap_beeswarm.png``).
     """
 
     run_name: str
@@ -193,6 +197,7 @@ class RunRecord:
     gates_passed: bool
     gates_reason: str
     description: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,10 @@ def log_run(record: RunRecord, *, config: TrackingConfig) -> TrackedRun:
                 target = staged / "plots" / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
+            for name, data in record.files.items():
+                target = staged / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
             if staged.exists():
                 mlflow.log_artifacts(str(staged))
 
@@ -354,6 +363,23 @@ def log_run(record: RunRecord, *, config: TrackingConfig) -> TrackedRun:
         champion_alias=config.champion_alias,
         notes=notes,
     )
+
+
+def log_files(run: TrackedRun, files: Mapping[str, str | Path]) -> None:
+    """Add files to a logged run's artifacts: ``{path in the run: local file}``.
+
+    For what can only be made once the run is registered, such as the model
+    card, which names the run and the registered version.
+    """
+    mlflow = _mlflow()
+    with _quiet(), tempfile.TemporaryDirectory(prefix="cmerisk-files-") as tmp:
+        staged = Path(tmp)
+        for name, source in files.items():
+            target = staged / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        client = mlflow.MlflowClient(tracking_uri=run.tracking_uri)
+        client.log_artifacts(run.run_id, str(staged))
 
 
 def _register(

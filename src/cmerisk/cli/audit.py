@@ -113,16 +113,10 @@ def _labelled_frame(
     import tempfile
     from datetime import timedelta
 
-    from cmerisk.errors import CmeriskError, DataError
+    from cmerisk.data.load import load_tables
+    from cmerisk.dataset import data_end, make_dataset
+    from cmerisk.errors import DataError
 
-    try:
-        from cmerisk.data.load import load_tables
-        from cmerisk.dataset import data_end, make_dataset
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise CmeriskError(
-            f"the CME feature pipeline is not available in this install ({e}); "
-            "audit a feature table (--features) or predictions (--predictions)"
-        ) from None
     horizon = bundle.config.dataset.horizon_days
     with tempfile.TemporaryDirectory(prefix="cmerisk-audit-") as work:
         tables = load_tables(
@@ -217,6 +211,15 @@ def register(app: typer.Typer) -> None:
         score_column: Annotated[
             str, typer.Option("--score-column", help="Score column of --predictions.")
         ] = "score",
+        margin_column: Annotated[
+            str | None,
+            typer.Option(
+                "--margin-column",
+                help="Raw model score of --predictions (e.g. the log-odds margin) "
+                "that breaks ties in the score, as scoring does. Default: ties go "
+                "by id.",
+            ),
+        ] = None,
         config_path: Annotated[
             Path | None,
             typer.Option(
@@ -258,6 +261,7 @@ def register(app: typer.Typer) -> None:
         config: ExperimentConfig | None = (
             load_config(config_path) if config_path is not None else None
         )
+        y_margin: np.ndarray | None = None
         if predictions is not None:
             if model is not None or data is not None or features is not None:
                 _usage(
@@ -271,6 +275,8 @@ def register(app: typer.Typer) -> None:
             frame = read_table(predictions, what="predictions table")
             table = f"predictions table {predictions.name}"
             y_score = _column(frame, score_column, table=table).to_numpy()
+            if margin_column is not None:
+                y_margin = _column(frame, margin_column, table=table).to_numpy()
             source = f"predictions {predictions.name}"
         else:
             if model is None:
@@ -300,7 +306,9 @@ def register(app: typer.Typer) -> None:
                 frame = read_table(features, what="feature table")
                 source = f"features {features.name}"
             table = "feature table"
-            y_score = bundle.predict_proba(frame)
+            # ranked as scoring ranks: calibrated probability, ties by the margin
+            y_margin = bundle.predict_margin(frame)
+            y_score = bundle.calibrator.transform(y_margin)
         y_true = _target(frame, column=spec.target, positive=spec.positive, table=table)
         k = min(capacity or config.evaluation.primary_capacity, len(frame)) or 1
         result = audit(
@@ -309,6 +317,7 @@ def register(app: typer.Typer) -> None:
             config=config.fairness,
             y_true=y_true,
             y_score=y_score,
+            y_margin=y_margin,
             capacity=k,
             seed=config.seed,
             mitigation=mitigation,

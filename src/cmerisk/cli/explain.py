@@ -42,10 +42,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def resolve(model: str) -> Path:
     """A local bundle folder for ``model`` (a folder or a registry reference)."""
-    try:
-        from cmerisk.tracking import resolve_model
-    except ImportError:  # tracking not installed with this build
-        return Path(model)
+    from cmerisk.tracking import resolve_model
+
     return resolve_model(model)
 
 

@@ -17,7 +17,10 @@ mean predicted probability and observed rate over equal-count bins of the
 test year's probabilities (:func:`quantile_bins`; fixed-width bins would put
 almost every pupil in the first bin when the outcome is rare). "Top k" breaks
 ties in score by ``tiebreak`` (the pupil id as text in the pipeline, as
-scoring does), never by row order.
+scoring does), never by row order. :func:`rank_order` is the one ranking rule
+of cmerisk: scoring's list (:func:`cmerisk.scoring.bands.rank_and_band`, in
+SQL), the fairness audit's operating point and these capacity metrics all
+order pupils by it (:func:`top_k_flags` marks the first ``k``).
 
 Examples
 --------
@@ -55,16 +58,65 @@ def id_tiebreak(ids: ArrayLike) -> np.ndarray:
     return ranks
 
 
-def rank_order(score: ArrayLike, *, tiebreak: ArrayLike | None = None) -> np.ndarray:
-    """Row positions from the highest score down.
+def rank_order(
+    score: ArrayLike,
+    *,
+    tiebreak: ArrayLike | None = None,
+    probability: ArrayLike | None = None,
+) -> np.ndarray:
+    """Row positions from the highest risk down: the order of every top-k list.
 
-    Ties go by ``tiebreak`` (ascending), then by position.
+    Keys, first to last: ``probability`` descending (when given), ``score``
+    descending, ``tiebreak`` ascending (when given), then row position. With
+    ``score`` the raw model margin, ``probability`` its calibrated value and
+    ``tiebreak=id_tiebreak(ids)``, this is exactly the order of scoring's risk
+    list (``ORDER BY probability DESC, margin DESC, pupil_id``). Calibration is
+    non-decreasing in the margin (isotonic always; sigmoid when the model ranks
+    at all), so the margin decides the many ties isotonic calibration makes,
+    and ``probability`` can be left out where only the margin's order matters.
+
+    Examples
+    --------
+    >>> margin = np.array([0.5, 2.0, 0.1, 0.3])
+    >>> probability = np.array([0.1, 0.3, 0.1, 0.1])  # isotonic ties
+    >>> rank_order(margin, probability=probability).tolist()
+    [1, 0, 3, 2]
+    >>> rank_order(probability, tiebreak=id_tiebreak(["d", "c", "b", "a"])).tolist()
+    [1, 3, 2, 0]
     """
     s = np.asarray(score, dtype="float64")
     keys: tuple[np.ndarray, ...] = (np.arange(len(s)),)
     if tiebreak is not None:
         keys = (*keys, np.asarray(tiebreak))
-    return np.lexsort((*keys, -s))
+    keys = (*keys, -s)
+    if probability is not None:
+        keys = (*keys, -np.asarray(probability, dtype="float64"))
+    return np.lexsort(keys)
+
+
+def top_k_flags(
+    score: ArrayLike,
+    *,
+    k: int,
+    ids: ArrayLike | None = None,
+    probability: ArrayLike | None = None,
+) -> np.ndarray:
+    """Row-aligned flags for the ``k`` pupils a list of capacity ``k`` flags.
+
+    The first ``k`` rows of :func:`rank_order` (ties by ``ids`` as text, as
+    scoring breaks them; without ids, by row order).
+
+    Examples
+    --------
+    >>> top_k_flags([0.5, 2.0, 0.1, 0.3], k=2, probability=[0.1, 0.3, 0.1, 0.1],
+    ...             ids=["a", "b", "c", "d"]).tolist()
+    [True, True, False, False]
+    """
+    tiebreak = None if ids is None else id_tiebreak(ids)
+    order = rank_order(score, tiebreak=tiebreak, probability=probability)
+    flags = np.zeros(len(order), dtype=bool)
+    flags[order[: max(int(k), 0)]] = True
+    return flags
 
 
 @dataclass(frozen=True)

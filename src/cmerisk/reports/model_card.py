@@ -5,7 +5,8 @@
 ``out_dir``): the bundle's metadata, config and spec (``model/``), the split
 and gates (``run.json``), the metrics beside the baselines
 (``comparison.csv``, ``differences.csv``), the calibration curve and plot, and
-the fairness audit (``fairness.json``). Nothing is recomputed, so the card
+the fairness audit (``fairness.json``) and the global SHAP views
+(``explain/``). Nothing is recomputed, so the card
 says exactly what the run measured. :func:`render_html` (self-contained: CSS
 inline, plots as data URIs, no scripts or fonts) and :func:`render_markdown`
 turn it into pages; :func:`write_model_card` writes both atomically.
@@ -53,6 +54,21 @@ HTML_FILE = "model_card.html"
 MARKDOWN_FILE = "model_card.md"
 CALIBRATION_PNG = "plots/calibration.png"
 CAPACITY_PNG = "plots/precision_recall_at_k.png"
+
+#: Plots of a run folder the card shows when present: ``(title, path)``. The
+#: SHAP views are the training run's ``explain/`` plots of the test year.
+RUN_IMAGES = (
+    ("Calibration", CALIBRATION_PNG),
+    ("Capacity", CAPACITY_PNG),
+    (
+        "What drives the score: mean |SHAP| by reason group, test year",
+        "explain/shap_importance_groups.png",
+    ),
+    (
+        "Each feature's contribution for test-year pupils (SHAP beeswarm)",
+        "explain/shap_beeswarm.png",
+    ),
+)
 SUPPRESSED = "c"
 UNDEFINED = "–"
 
@@ -325,7 +341,8 @@ def model_card(
     synthetic
         The data is simulated: said first among the limitations.
     images
-        Extra plots to show (``{title: png}``), e.g. SHAP importance by group.
+        Extra plots to show (``{title: png}``); a title of :data:`RUN_IMAGES`
+        replaces the run folder's plot.
     fairness_page
         Relative link to the full fairness audit page, when there is one.
     scoring
@@ -366,7 +383,7 @@ def model_card(
     if (run / "fairness.json").is_file():
         fairness = _fairness(_read_json(run / "fairness.json"))
     pictures: dict[str, bytes] = {}
-    for title, name in (("Calibration", CALIBRATION_PNG), ("Capacity", CAPACITY_PNG)):
+    for title, name in RUN_IMAGES:
         if (run / name).is_file():
             pictures[title] = (run / name).read_bytes()
     pictures.update(images or {})
@@ -545,7 +562,7 @@ def write_model_card(
         scoring=scoring,
     )
     links = {}
-    for title, name in (("Calibration", CALIBRATION_PNG), ("Capacity", CAPACITY_PNG)):
+    for title, name in RUN_IMAGES:
         if (run / name).is_file():
             links[title] = Path(
                 os.path.relpath((run / name).resolve(), out.resolve())
