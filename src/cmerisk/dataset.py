@@ -123,6 +123,7 @@ def make_dataset(
     memory_limit: str = "2GB",
     temp_directory: Path | None = None,
     threads: int | None = None,
+    data_start: date | None = None,
 ) -> pd.DataFrame:
     """Features and labels of every pupil on roll at each as-of date, stacked.
 
@@ -136,15 +137,18 @@ def make_dataset(
         Label window in days after each as-of.
     progress
         Called with (as-of dates done, as-of dates) after each one.
-    on_dirty, memory_limit, temp_directory, threads
-        As in :func:`cmerisk.features.build_features`.
+    on_dirty, memory_limit, temp_directory, threads, data_start
+        As in :func:`cmerisk.features.build_features`. The data's coverage is
+        fixed once for all as-of dates: at an early as-of, features over
+        windows reaching before the data starts are missing.
 
     Returns
     -------
     pandas.DataFrame
         One row per (pupil, as_of): the feature frame's columns plus ``cme`` and
         ``ehe``. ``attrs`` holds the data-quality and cohort counts per as-of
-        (``quality_by_as_of``, ``cohort_counts_by_as_of``, keyed by ISO date).
+        (``quality_by_as_of``, ``cohort_counts_by_as_of``, keyed by ISO date)
+        and the ``coverage`` (first days the records and attendance cover).
     """
     dates = sorted(set(as_of_dates))
     if not dates:
@@ -155,7 +159,7 @@ def make_dataset(
     with connect(
         memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
     ) as con:
-        prepared = prepare(tables, on_dirty=on_dirty, con=con)
+        prepared = prepare(tables, on_dirty=on_dirty, con=con, data_start=data_start)
         for i, as_of in enumerate(dates, start=1):
             result = features_at(prepared, as_of=as_of, con=con)
             labels = cme_label(tables, as_of=as_of, horizon_days=horizon_days)
@@ -179,6 +183,7 @@ def make_dataset(
         cohort_counts_by_as_of=cohorts,
         attendance_source=prepared.attendance_source,
         horizon_days=horizon_days,
+        coverage=prepared.coverage.as_dict(),
     )
     return out
 

@@ -5,8 +5,11 @@ Hypothesis draws arbitrary records (clean or dirty: unknown codes, bad
 sessions, duplicates, deletions, episodes...) dated on or after ``as_of`` for
 EVERY event table, moves every episode end date that was not yet known at
 ``as_of`` to another unknown one, and checks that the feature frame is
-unchanged, cell for cell. The label property does the same with records
-dated on/before ``as_of`` or after the horizon.
+unchanged, cell for cell. It runs both with the data's coverage read from the
+tables (windows before the first mark are missing) and with an early
+``data_start`` (every window computed, so every feature can change). The label
+property does the same with records dated on/before ``as_of`` or after the
+horizon.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from cmerisk.data import codes
 from cmerisk.data.contract import EVENT_TABLES, TABLES
 from cmerisk.data.school_calendar import census_dates
 from cmerisk.data.tables import RawTables
-from cmerisk.features import build_features
+from cmerisk.features import FEATURES, build_features
 from cmerisk.labels import cme_label
 
 IDS = ["p1", "p2", "p3", "p4", "p5", "p6", "ghost", "fresh1", "fresh2"]
@@ -36,6 +39,8 @@ AS_OFS = [
     date(2024, 3, 4),
     date(2024, 7, 30),
 ]
+#: None: coverage read from the tables; a date: every window of AS_OFS covered.
+DATA_STARTS = [None, date(2019, 9, 1)]
 SETTINGS = settings(
     max_examples=15,
     deadline=None,
@@ -171,8 +176,8 @@ def _future(draw: st.DrawFn, variant: str) -> tuple[date, RawTables, RawTables]:
 
 
 @functools.cache
-def _baseline(variant: str, as_of: date) -> pd.DataFrame:
-    return build_features(_variant(variant), as_of=as_of)
+def _baseline(variant: str, as_of: date, data_start: date | None) -> pd.DataFrame:
+    return build_features(_variant(variant), as_of=as_of, data_start=data_start)
 
 
 @pytest.mark.parametrize("variant", ["sessions", "termly"])
@@ -180,10 +185,20 @@ def _baseline(variant: str, as_of: date) -> pd.DataFrame:
 @SETTINGS
 def test_records_on_or_after_as_of_never_change_a_feature(variant: str, data) -> None:
     as_of, _base, future = data.draw(_future(variant))
-    before = _baseline(variant, as_of)
-    after = build_features(future, as_of=as_of)
+    data_start = data.draw(st.sampled_from(DATA_STARTS))
+    before = _baseline(variant, as_of, data_start)
+    after = build_features(future, as_of=as_of, data_start=data_start)
     pd.testing.assert_frame_equal(before, after)
     assert len(before) > 0
+    assert before.attrs["coverage"] == after.attrs["coverage"]
+
+
+def test_an_early_data_start_leaves_no_feature_empty() -> None:
+    """With every window covered, the property above reaches every feature."""
+    frame = build_features(
+        tiny.tiny_tables(), as_of=tiny.AS_OF, data_start=DATA_STARTS[1]
+    )
+    assert frame[[f.name for f in FEATURES]].notna().any().all()
 
 
 def test_the_property_can_fail() -> None:

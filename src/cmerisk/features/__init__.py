@@ -65,6 +65,7 @@ def build_features(
     temp_directory: Path | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    data_start: date | None = None,
 ) -> pd.DataFrame:
     """One row of point-in-time features per pupil on roll at ``as_of``.
 
@@ -84,6 +85,14 @@ def build_features(
         spills to ``temp_directory`` (a fresh temporary folder by default).
     progress
         Called with (steps done, steps) as the build goes.
+    data_start
+        The first day the LA's records are complete from. A feature whose
+        window reaches before it (last school year's attendance, moves in the
+        last 2 years, social care in the last 3 years...) is missing, not a
+        partial count. By default it is read from the tables: the first census
+        day's term or the first attendance mark, whichever is earlier
+        (:mod:`~cmerisk.features.coverage`); attendance features never reach
+        before the first mark.
 
     Returns
     -------
@@ -92,7 +101,8 @@ def build_features(
         carried columns. ``attrs["quality"]`` holds the
         :class:`DataQuality` counts, ``attrs["cohort_counts"]`` the pupils left
         out of the cohort by reason, ``attrs["attendance_source"]`` which
-        attendance table was used.
+        attendance table was used, ``attrs["coverage"]`` the first days the
+        records and the attendance cover (ISO dates).
     """
     return build_feature_frame(
         tables,
@@ -102,6 +112,7 @@ def build_features(
         temp_directory=temp_directory,
         threads=threads,
         progress=progress,
+        data_start=data_start,
     ).frame
 
 

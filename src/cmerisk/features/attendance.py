@@ -266,12 +266,20 @@ def attendance_features(
     *,
     known_pupils: set[str],
     quality: DataQuality,
+    w: Windows | None = None,
 ) -> pd.DataFrame:
     """Attendance features for ``pupil_ids`` from :func:`aggregate_marks` counts.
 
     Records the dirty-mark counts in ``quality`` (marks of pupils absent from
     the pupils table included) and returns one row per pupil, in
     ``pupil_ids`` order, indexed by ``pupil_id``.
+
+    With ``w``, features over a window the attendance does not cover
+    (:meth:`~cmerisk.features.window.Windows.covers`) are missing: this term's,
+    this school year's and last school year's rates and counts, and the
+    longest run of the last 12 months. The current run is missing when the
+    12 months are not covered and the run reaches back to the pupil's first
+    counted day in them (it may have begun before the data).
     """
     orphan = ~member_of(agg.index, known_pupils)
     quality.add("attendance_without_pupil", int(agg.loc[orphan, "n_marks"].sum()))
@@ -289,6 +297,7 @@ def attendance_features(
     quality.add("attendance_duplicate_conflicting", int(mine["conflicting"].sum()))
 
     a = mine.reindex(pd.Index(pupil_ids.astype(str), name="pupil_id"))
+    covered = _covered(w)
     out = pd.DataFrame(index=a.index)
     for window, suffix in (
         ("term", "this_term"),
@@ -296,6 +305,8 @@ def attendance_features(
         ("last_year", "last_year"),
     ):
         possible = a[f"possible_{window}"]
+        if not covered[window]:
+            possible = possible * 0  # rates of an uncovered window: missing
         out[f"absence_rate_{suffix}"] = _rate(a[f"absent_{window}"], possible)
         out[f"authorised_absence_rate_{suffix}"] = _rate(
             a[f"authorised_{window}"], possible
@@ -305,10 +316,16 @@ def attendance_features(
         )
     out = add_absence_flags(out)
     out["absence_trend"] = out["absence_rate_this_term"] - out["absence_rate_last_year"]
-    has_days = a["counted_days_12m"].fillna(0) > 0
-    out["longest_unexplained_run_12m"] = a["longest_run"].astype(float).where(has_days)
-    out["current_unexplained_run"] = a["current_run"].astype(float).where(has_days)
-    this_year = a["possible_year"].fillna(0) > 0
+    days = a["counted_days_12m"].fillna(0)
+    has_days = days > 0
+    longest = a["longest_run"].astype(float).where(has_days)
+    current = a["current_run"].astype(float).where(has_days)
+    if not covered["12m"]:
+        longest[:] = np.nan
+        current = current.where(current < days)  # may have begun before the data
+    out["longest_unexplained_run_12m"] = longest
+    out["current_unexplained_run"] = current
+    this_year = (a["possible_year"].fillna(0) > 0) & covered["year"]
     for src, name in (
         ("unresolved_n", "unresolved_n_sessions_this_year"),
         ("c2", "part_time_sessions_this_year"),
@@ -318,6 +335,18 @@ def attendance_features(
     ):
         out[name] = a[src].astype(float).fillna(0).where(this_year)
     return out
+
+
+def _covered(w: Windows | None) -> dict[str, bool]:
+    """Whether the attendance covers each window (all, without ``w``)."""
+    if w is None:
+        return dict.fromkeys(("term", "year", "last_year", "12m"), True)
+    return {
+        "term": w.covers(w.term_start, attendance=True),
+        "year": w.covers(w.year_start, attendance=True),
+        "last_year": w.covers(w.last_year_start, attendance=True),
+        "12m": w.covers(w.last_12_months, attendance=True),
+    }
 
 
 def add_absence_flags(frame: pd.DataFrame) -> pd.DataFrame:

@@ -46,7 +46,11 @@ TERMLY_FEATURES = (
 def termly_attendance_features(
     pupil_ids: pd.Series, termly: pd.DataFrame, *, w: Windows
 ) -> pd.DataFrame:
-    """Absence rates and flags for ``pupil_ids`` from ended terms (all schools)."""
+    """Absence rates and flags for ``pupil_ids`` from ended terms (all schools).
+
+    A school year the termly totals do not cover from its start
+    (:meth:`~cmerisk.features.window.Windows.covers`) gives missing rates.
+    """
     t = known_at(termly, table="attendance_termly", as_of=w.as_of)
     t = t.assign(pupil_id=t["pupil_id"].astype(str))
     index = pd.Index(pupil_ids.astype(str), name="pupil_id")
@@ -55,9 +59,13 @@ def termly_attendance_features(
     this_year = t["term_start"] >= pd.Timestamp(w.year_start)
     last_year = ~this_year & (t["term_start"] >= pd.Timestamp(w.last_year_start))
     out = pd.DataFrame(index=index)
-    for mask, suffix in ((this_year, "this_year"), (last_year, "last_year")):
+    for mask, suffix, start in (
+        (this_year, "this_year", w.year_start),
+        (last_year, "last_year", w.last_year_start),
+    ):
         s = t.loc[mask.to_numpy()].groupby("pupil_id")[counts].sum().reindex(index)
-        possible = s["sessions_possible"].where(s["sessions_possible"] > 0)
+        covered = w.covers(start, attendance=True)
+        possible = s["sessions_possible"].where((s["sessions_possible"] > 0) & covered)
         auth = s["sessions_authorised"] / possible
         unauth = s["sessions_unauthorised"] / possible
         out[f"absence_rate_{suffix}"] = auth + unauth

@@ -25,6 +25,7 @@ from cmerisk.features.attendance_termly import termly_attendance_features
 from cmerisk.features.clean import clean_tables
 from cmerisk.features.cohort import cohort_at
 from cmerisk.features.context import context_features
+from cmerisk.features.coverage import data_coverage, first_mark
 from cmerisk.features.exclusions import exclusion_features
 from cmerisk.features.mobility import mobility_features
 from cmerisk.features.needs import needs_features
@@ -32,7 +33,7 @@ from cmerisk.features.quality import DataQuality, OnDirty
 from cmerisk.features.registry import AUDIT_COLUMNS, CARRY, FEATURES
 from cmerisk.features.social_care import social_care_features
 from cmerisk.features.transition import transition_features
-from cmerisk.features.window import Windows, known_at
+from cmerisk.features.window import Coverage, Windows, known_at
 
 __all__ = ["FeatureFrame", "Prepared", "build_feature_frame", "features_at", "prepare"]
 
@@ -54,11 +55,16 @@ STEPS = (
 
 @dataclass(frozen=True)
 class Prepared:
-    """Raw tables with their small tables cleaned, ready for any as-of."""
+    """Raw tables with their small tables cleaned, ready for any as-of.
+
+    ``coverage`` is the period the data covers
+    (:func:`~cmerisk.features.coverage.data_coverage`), the same at every as-of.
+    """
 
     tables: RawTables
     frames: dict[str, pd.DataFrame]
     quality: DataQuality
+    coverage: Coverage = field(default_factory=Coverage)
 
     @property
     def attendance_source(self) -> AttendanceSource:
@@ -76,13 +82,15 @@ class FeatureFrame:
     ``frame`` has one row per pupil on roll: ``pupil_id``, ``as_of``, the
     features present (registry order), the audit columns, then the carried
     columns. ``quality`` counts dirty records by rule; ``cohort_counts``
-    counts pupils left out of the cohort by reason.
+    counts pupils left out of the cohort by reason; ``coverage`` is the period
+    the data covers (features over windows reaching before it are missing).
     """
 
     frame: pd.DataFrame
     quality: DataQuality
     cohort_counts: dict[str, int] = field(default_factory=dict)
     attendance_source: AttendanceSource = "none"
+    coverage: Coverage = field(default_factory=Coverage)
 
 
 def _check_columns(tables: RawTables, con: duckdb.DuckDBPyConnection | None) -> None:
@@ -112,8 +120,12 @@ def prepare(
     *,
     on_dirty: OnDirty = "count",
     con: duckdb.DuckDBPyConnection | None = None,
+    data_start: date | None = None,
 ) -> Prepared:
-    """Check the tables' columns and clean the small tables once.
+    """Check the tables' columns, clean the small tables once, fix the coverage.
+
+    ``data_start`` is the first day the records are complete from; by default
+    it is read from the tables (:mod:`~cmerisk.features.coverage`).
 
     Raises
     ------
@@ -124,9 +136,16 @@ def prepare(
     _check_columns(tables, con)
     quality = DataQuality(on_dirty)
     frames = clean_tables(tables, quality=quality)
-    if con is not None and tables.has("attendance"):
-        quality.add("attendance_undated", att.count_undated_marks(tables, con=con))
-    return Prepared(tables=tables, frames=frames, quality=quality)
+    marks_start = None
+    if tables.has("attendance"):
+        if con is None:
+            with att.connect() as own:
+                marks_start = first_mark(tables, con=own)
+        else:
+            quality.add("attendance_undated", att.count_undated_marks(tables, con=con))
+            marks_start = first_mark(tables, con=con)
+    coverage = data_coverage(frames, marks_start=marks_start, data_start=data_start)
+    return Prepared(tables=tables, frames=frames, quality=quality, coverage=coverage)
 
 
 def features_at(
@@ -144,7 +163,7 @@ def features_at(
         name: known_at(f, table=name, as_of=as_of)
         for name, f in prepared.frames.items()
     }
-    w = Windows.at(as_of)
+    w = Windows.at(as_of, coverage=prepared.coverage)
     step = _stepper(progress)
 
     cohort = cohort_at(frames, as_of=as_of)
@@ -177,7 +196,8 @@ def features_at(
         )
         known = pd.Index(frames["pupils"]["pupil_id"])
         parts.insert(
-            0, att.attendance_features(agg, ids, known_pupils=known, quality=quality)
+            0,
+            att.attendance_features(agg, ids, known_pupils=known, quality=quality, w=w),
         )
     elif source == "termly":
         parts.insert(
@@ -191,13 +211,17 @@ def features_at(
         wide[col] = c[col].astype("str").where(c[col].notna())
     frame = _ordered(wide.reset_index(), as_of=as_of)
     frame.attrs.update(
-        quality=quality, cohort_counts=dict(cohort.counts), attendance_source=source
+        quality=quality,
+        cohort_counts=dict(cohort.counts),
+        attendance_source=source,
+        coverage=prepared.coverage.as_dict(),
     )
     return FeatureFrame(
         frame=frame,
         quality=quality,
         cohort_counts=dict(cohort.counts),
         attendance_source=source,
+        coverage=prepared.coverage,
     )
 
 
@@ -238,6 +262,7 @@ def build_feature_frame(
     temp_directory: Path | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    data_start: date | None = None,
 ) -> FeatureFrame:
     """Features of every pupil on roll at ``as_of``, with data-quality counts.
 
@@ -246,5 +271,5 @@ def build_feature_frame(
     with att.connect(
         memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
     ) as con:
-        prepared = prepare(tables, on_dirty=on_dirty, con=con)
+        prepared = prepare(tables, on_dirty=on_dirty, con=con, data_start=data_start)
         return features_at(prepared, as_of=as_of, con=con, progress=progress)

@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from cmerisk.features.window import Windows, known_at
@@ -26,7 +27,9 @@ def exclusion_features(
 ) -> pd.DataFrame:
     """Suspensions starting in the last 12 months, the sessions they cost (as
     recorded when each started), and whether the pupil was ever permanently
-    excluded before ``as_of``."""
+    excluded before ``as_of`` (in the records held: "ever" reaches back to the
+    start of the data). The 12-month counts are missing when the data does not
+    cover the 12 months."""
     ex = known_at(exclusions, table="exclusions", as_of=w.as_of)
     index = pd.Index(pupil_ids.astype(str), name="pupil_id")
     recent_susp = (ex["category"] == "suspension") & (
@@ -50,4 +53,7 @@ def exclusion_features(
             "permanent_exclusion_ever": g["permanent_exclusion_ever"].max(),
         }
     )
-    return agg.reindex(index).fillna(0.0).astype(float)
+    out = agg.reindex(index).fillna(0.0).astype(float)
+    if not w.covers(w.last_12_months):
+        out[["suspensions_1y", "suspension_sessions_1y"]] = np.nan
+    return out

@@ -8,6 +8,13 @@ Definitions (records before ``as_of`` only):
   secondary school is not a move.
 * an **in-year admission** is an admission dated outside August and September
   (the normal start-of-year admission round).
+* the counts over the last 2 years are missing when the data does not cover
+  those 2 years (:meth:`~cmerisk.features.window.Windows.covers`): a part of
+  the window would read as "no moves".
+* ``days_since_admission`` is missing when no admission is in the data: the
+  pupil was admitted before the data starts, how long before is unknown.
+* ``previous_ehe`` and ``previous_cme`` ("ever") read every record held, back
+  to the start of the data.
 
 Examples
 --------
@@ -55,6 +62,8 @@ def mobility_features(
     ``school_moves_2y`` needs only the census; admissions, days since the last
     admission and unknown-destination deletions need ``roll_changes``;
     ``previous_ehe`` and ``previous_cme`` need ``ehe`` and ``cme_episodes``.
+    Counts over 2 years the data does not cover are missing, and so are the
+    days since admission of a pupil with no admission in the data.
     ``phases`` (school URN -> phase, see
     :func:`~cmerisk.features.cohort.school_phases`) is derived from the census
     when not given.
@@ -127,6 +136,9 @@ def mobility_features(
             .fillna(0)
             .astype(float)
         )
+    if not w.covers(w.last_2_years):
+        two_year = ["in_year_admissions_2y", "unknown_destination_deletions_2y"]
+        out[["school_moves_2y", *[c for c in two_year if c in out]]] = np.nan
     for table, name in (("ehe", "previous_ehe"), ("cme_episodes", "previous_cme")):
         if table in frames:
             episodes = known_at(frames[table], table=table, as_of=w.as_of)

@@ -37,9 +37,9 @@ def needs_features(
     ``sen_any``, ``ehc_plan`` and ``semh_need`` read the pupil's latest
     single/main census row before ``as_of``. ``sen_changed_1y`` looks at the
     pupil's single/main census rows of the last 12 months: 1 when their SEN
-    provision differs, 0 when it does not, missing with fewer than two rows.
-    Also returns the audit columns ``sen_provision`` (N/K/E) and ``semh``
-    (boolean).
+    provision differs, 0 when it does not, missing with fewer than two rows or
+    when the data does not cover the 12 months. Also returns the audit columns
+    ``sen_provision`` (N/K/E) and ``semh`` (boolean).
     """
     c = cohort.set_index("pupil_id")
     prov = c["sen_provision"]
@@ -60,7 +60,8 @@ def needs_features(
     ]
     rows = g.size().reindex(c.index).fillna(0)
     kinds = g.nunique().reindex(c.index).fillna(0)
-    out["sen_changed_1y"] = _flag(kinds > 1, known & (rows >= 2))
+    covered = w.covers(w.last_12_months)
+    out["sen_changed_1y"] = _flag(kinds > 1, known & (rows >= 2) & covered)
 
     out["sen_provision"] = prov.astype("str").where(known)
     semh = (c["sen_primary_need"] == "SEMH").astype("boolean")

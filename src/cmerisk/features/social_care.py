@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from cmerisk.features.window import Windows, known_at
@@ -34,8 +35,11 @@ def social_care_features(
 
     An episode is open at ``as_of`` when it started before ``as_of`` and its
     end is missing or not yet known (on or after ``as_of``). It counts in the
-    last 3 years when it was open at any time in ``[as_of - 3 years, as_of)``.
-    Also returns the audit column ``cin_status`` (CLA > CPP > CIN > none).
+    last 3 years when it was open at any time in ``[as_of - 3 years, as_of)``;
+    when the data does not cover those 3 years, ``social_care_any_3y`` and
+    ``social_care_episodes_3y`` are missing (an episode that ended before the
+    data started is not in it). Also returns the audit column ``cin_status``
+    (CLA > CPP > CIN > none).
     """
     sc = known_at(social_care, table="social_care", as_of=w.as_of)
     index = pd.Index(pupil_ids.astype(str), name="pupil_id")
@@ -61,6 +65,8 @@ def social_care_features(
         }
     ).reindex(index)
     out = agg.fillna(0).astype(float)
+    if not w.covers(w.last_3_years):
+        out[["social_care_any_3y", "social_care_episodes_3y"]] = np.nan
     status = pd.Series("none", index=index, dtype=object)
     status[out["cin_current"] == 1] = "CIN"
     status[out["cpp_current"] == 1] = "CPP"

@@ -35,7 +35,8 @@ def transition_features(
     """Transition features for the cohort (indexed by ``pupil_id``).
 
     ``no_secondary_offer`` is 1 for a Year 6 pupil with no secondary offer
-    dated before ``as_of``, 0 for one with an offer, missing for other years;
+    dated before ``as_of``, 0 for one with an offer, missing for other years
+    and when the data does not cover this school year (offers are made in it);
     it and the carried ``secondary_offer_urn`` (the latest offer) are present
     only with the ``secondary_offers`` table. Also carries ``age_years``.
     """
@@ -63,6 +64,9 @@ def transition_features(
             .reindex(c.index)
         )
         has = latest.notna()
-        out["no_secondary_offer"] = np.where(year6, (~has).astype(float), np.nan)
+        covered = w.covers(w.year_start)
+        out["no_secondary_offer"] = np.where(
+            year6 & covered, (~has).astype(float), np.nan
+        )
         out["secondary_offer_urn"] = latest.where(year6 & has)
     return out

@@ -16,7 +16,10 @@ morning of ``as_of``:
   can push the cut down into the Parquet scan.
 
 The named periods features speak of ("this term", "this school year", "the
-last 12 months") are fixed once per ``as_of`` in :class:`Windows`.
+last 12 months") are fixed once per ``as_of`` in :class:`Windows`, together
+with the :class:`Coverage` of the data: a period that starts before the first
+day the data covers is *not covered*, and a feature over it is missing rather
+than a count of what little the data holds (:meth:`Windows.covers`).
 
 Examples
 --------
@@ -35,12 +38,23 @@ Examples
 >>> w = Windows.at(date(2024, 5, 16))
 >>> w.term_start, w.year_start, w.last_year_start
 (datetime.date(2024, 4, 8), datetime.date(2023, 9, 1), datetime.date(2022, 9, 1))
+
+Data that starts on the first days of the 2022/23 autumn term covers the summer
+holiday before it (no school days), so every window from then on:
+
+>>> start = coverage_start(date(2022, 9, 7))
+>>> start
+datetime.date(2022, 7, 23)
+>>> w = Windows.at(date(2024, 5, 16), coverage=Coverage(records=start))
+>>> w.covers(w.last_year_start), w.covers(w.last_12_months), w.covers(w.last_2_years)
+(True, True, False)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import pairwise
 
 import duckdb
 import pandas as pd
@@ -49,14 +63,80 @@ from cmerisk.data.contract import TABLES
 from cmerisk.data.school_calendar import school_year_of, term_dates, term_of, term_start
 
 __all__ = [
+    "TERM_START_SLACK_DAYS",
+    "Coverage",
     "Windows",
     "attendance_known_at",
+    "coverage_start",
     "events_between",
     "known_at",
     "term_end_of",
     "to_timestamps",
     "undated_rows",
 ]
+
+
+#: Records starting this many days after a term's start in the typical calendar
+#: still count as starting with the term (LAs' term dates and INSET days vary).
+TERM_START_SLACK_DAYS = 14
+
+
+def coverage_start(first: date) -> date:
+    """The first day data whose earliest record is dated ``first`` covers.
+
+    A holiday holds no school days, so data that starts within the first
+    :data:`TERM_START_SLACK_DAYS` days of a term (typical calendar,
+    :func:`~cmerisk.data.school_calendar.term_dates`) or in the holiday before
+    it covers that holiday too: coverage then starts the day after the
+    previous term ended. Otherwise it starts on ``first`` itself. Applying it
+    twice changes nothing.
+
+    >>> coverage_start(date(2021, 9, 10)), coverage_start(date(2021, 11, 15))
+    (datetime.date(2021, 7, 23), datetime.date(2021, 11, 15))
+    """
+    year = school_year_of(first)
+    terms = [
+        term_dates(year - 1)["summer"],
+        *term_dates(year).values(),
+        term_dates(year + 1)["autumn"],
+    ]
+    slack = timedelta(days=TERM_START_SLACK_DAYS)
+    for (_, previous_end), (start, _) in pairwise(terms):
+        if previous_end < first <= start + slack:
+            return previous_end + timedelta(days=1)
+    return first
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The first day the data covers, by kind of record.
+
+    ``None`` makes no claim: every window counts as covered (the default, for
+    tables known to reach back far enough). See
+    :func:`cmerisk.features.coverage.data_coverage` for how the build derives
+    it from the tables.
+
+    Attributes
+    ----------
+    records
+        First day the census and the event tables (roll changes, social
+        care, exclusions...) are complete from.
+    attendance
+        First day the attendance (session marks or termly totals) is
+        complete from; never before ``records``.
+    """
+
+    records: date | None = None
+    attendance: date | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """ISO dates (or None), e.g. for a frame's ``attrs``."""
+        return {
+            "records": None if self.records is None else self.records.isoformat(),
+            "attendance": None
+            if self.attendance is None
+            else self.attendance.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -80,6 +160,8 @@ class Windows:
         ``as_of`` minus 365 days ("the last 12 months").
     last_2_years, last_3_years
         ``as_of`` minus 730 and 1095 days.
+    coverage
+        The first days the data covers (:meth:`covers`).
     """
 
     as_of: date
@@ -89,10 +171,11 @@ class Windows:
     last_12_months: date
     last_2_years: date
     last_3_years: date
+    coverage: Coverage = field(default_factory=Coverage)
 
     @classmethod
-    def at(cls, as_of: date) -> Windows:
-        """The windows of ``as_of``."""
+    def at(cls, as_of: date, *, coverage: Coverage | None = None) -> Windows:
+        """The windows of ``as_of``, over data with ``coverage`` (None: all covered)."""
         year = school_year_of(as_of)
         return cls(
             as_of=as_of,
@@ -102,7 +185,17 @@ class Windows:
             last_12_months=as_of - timedelta(days=365),
             last_2_years=as_of - timedelta(days=730),
             last_3_years=as_of - timedelta(days=1095),
+            coverage=coverage or Coverage(),
         )
+
+    def covers(self, start: date, *, attendance: bool = False) -> bool:
+        """Whether the data holds every record of the window ``[start, as_of)``.
+
+        ``attendance=True`` asks about session marks or termly totals (their
+        own coverage); otherwise about the census and the event tables.
+        """
+        first = self.coverage.attendance if attendance else self.coverage.records
+        return first is None or start >= first
 
     @property
     def earliest_mark(self) -> date:
