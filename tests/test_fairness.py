@@ -544,6 +544,7 @@ def test_intervals_hold_their_point_and_narrow_with_size():
             "score inf in row 99 is not a finite",
         ),
         ({"y_score": np.zeros(98)}, "98 scores for 100 rows"),
+        ({"y_margin": np.r_[np.zeros(99), np.nan]}, "margin: score nan in row 99"),
         ({"capacity": 0}, "capacity must be at least 1"),
     ],
 )
@@ -568,3 +569,68 @@ def test_scores_that_are_not_probabilities_skip_calibration_only():
     assert not np.isnan(_value(a, "g", "A", "auc"))
     assert any("not probabilities" in n for n in a.notes)
     assert "equal_recall" not in set(a.mitigation["strategy"])
+
+
+# ------------------------------------------------------------- the operating point
+def _tied_block() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """60 pupils; 20 share the top calibrated score (an isotonic step), and within
+    it the margin ranks the last ten ids first: they are the ten who went missing
+    there (two more did outside it)."""
+    ids = [f"p{i:02d}" for i in range(60)]
+    probability = np.r_[np.full(20, 0.3), np.full(40, 0.05)]
+    margin = np.r_[np.linspace(-1.0, -0.5, 20), np.linspace(-4.0, -3.0, 40)]
+    y = np.zeros(60, dtype=int)
+    y[10:20] = 1
+    y[[30, 45]] = 1
+    frame = pd.DataFrame({"pupil_id": ids, "g": ["A", "B"] * 30})
+    return frame, y, probability, margin
+
+
+def _scoring_flags(frame, probability, margin, *, capacity: int) -> np.ndarray:
+    """Who scoring's own ranking (DuckDB SQL) puts in the flagged band."""
+    from cmerisk.duck import connect
+    from cmerisk.scoring.bands import rank_and_band
+
+    scores = pd.DataFrame(
+        {
+            "pupil_id": frame["pupil_id"],
+            "probability": probability,
+            "margin": margin,
+            "row": np.arange(len(frame)),
+        }
+    )
+    con = connect()
+    try:
+        ranked = rank_and_band(
+            con.from_df(scores),
+            capacity=capacity,
+            watch_capacity=0,
+            watch_min_probability=0,
+        ).df()
+    finally:
+        con.close()
+    return ranked.sort_values("row")["band"].eq("flagged").to_numpy()
+
+
+def test_the_audited_list_is_scorings_list_ties_broken_by_margin():
+    frame, y, probability, margin = _tied_block()
+    flags = _scoring_flags(frame, probability, margin, capacity=10)
+    assert flags[10:20].all() and flags.sum() == 10  # the margin decided the tie
+    kw = {"spec": SPEC, "config": config(n_bootstrap=20), "y_true": y}
+    with_margin = audit(frame, y_score=probability, y_margin=margin, capacity=10, **kw)
+    assert _value(with_margin, "overall", "all", "recall") == pytest.approx(
+        y[flags].sum() / y.sum()
+    )
+    assert _value(with_margin, "overall", "all", "precision") == 1.0
+    assert with_margin.settings["tie_break"].startswith("model margin, then id")
+    assert "ties broken by model margin, then pupil id" in with_margin.notes[0]
+    deployed = with_margin.mitigation
+    deployed = deployed[
+        (deployed["strategy"] == "top_k")
+        & (deployed["group"] == "all")
+        & (deployed["metric"] == "recall")
+    ]
+    assert deployed["value"].tolist() == [pytest.approx(10 / 12)]
+    # without the margin, ties go by id: a different list, none of whom went missing
+    by_id = audit(frame, y_score=probability, capacity=10, **kw)
+    assert _value(by_id, "overall", "all", "recall") == 0.0

@@ -148,6 +148,46 @@ def test_audit_of_a_saved_model_bundle_on_a_feature_table(tmp_path):
     data = json.loads((tmp_path / "out" / "fairness.json").read_text())
     assert data["settings"]["n_bootstrap"] == 50  # the bundle's own config
     assert [g["name"] for g in data["groupings"]] == ["sex"]
+    # ranked as scoring ranks a bundle's scores: ties in probability by margin
+    assert data["settings"]["tie_break"] == (
+        "model margin, then id column 'pupil_id' as text"
+    )
+
+
+def test_a_margin_column_breaks_ties_in_the_score(tmp_path):
+    """20 pupils tie on the top score; the margin ranks the ten who went missing
+    first, the ids the ten who did not."""
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "pupil_id": [f"p{i:02d}" for i in range(n)],
+            "g": ["A", "B"] * (n // 2),
+            "absence": 0.1,
+            "score": np.r_[np.full(20, 0.3), np.full(40, 0.05)],
+            "margin": np.r_[np.linspace(-1, -0.5, 20), np.linspace(-4, -3, 40)],
+            "went_missing": np.where(
+                np.isin(np.arange(n), [*range(10, 20), 30, 45]), "yes", "no"
+            ),
+        }
+    )
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    (tmp_path / "spec.yaml").write_text(SPEC_YAML)
+    args = [
+        "--predictions",
+        str(tmp_path / "p.csv"),
+        "--spec",
+        str(tmp_path / "spec.yaml"),
+    ]
+    args += ["--capacity", "10", "--no-mitigation"]
+    recall = {}
+    for margin in ("margin", None):
+        extra = ["--margin-column", margin] if margin else []
+        out = tmp_path / f"out-{margin}"
+        result = _run(*args, *extra, "--out", str(out))
+        assert result.exit_code == 0, result.output
+        data = json.loads((out / "fairness.json").read_text())
+        recall[margin] = data["overall"]["recall"]["value"]
+    assert recall == {"margin": pytest.approx(10 / 12), None: 0.0}
     assert data["mitigation"] is None
 
 

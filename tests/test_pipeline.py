@@ -56,6 +56,82 @@ def test_smoke_run_writes_bundle_tables_and_plots(result, frame) -> None:
     assert bundle.metadata["split"] == result.split.description
 
 
+def test_run_folder_holds_the_global_shap_views_and_the_card_shows_them(
+    result, frame
+) -> None:
+    from cmerisk.explain import explain_bundle
+
+    explain = result.out_dir / "explain"
+    names = {p.name for p in explain.iterdir()}
+    assert {
+        "shap_importance_features.png",
+        "shap_importance_groups.png",
+        "shap_beeswarm.png",
+    } <= names
+    # dependence plots of the test year's three largest mean |SHAP|
+    test = frame.iloc[result.split.test].reset_index(drop=True)
+    top = explain_bundle(test, result.bundle).global_importance().head(3).index
+    assert sorted(n for n in names if n.startswith("shap_dependence_")) == sorted(
+        f"shap_dependence_{name}.png" for name in top
+    )
+    for name in names:
+        assert (explain / name).read_bytes()[:4] == b"\x89PNG", name
+    assert set(result.explain_plots) == names
+    html = (result.out_dir / "model_card.html").read_text()
+    md = (result.out_dir / "model_card.md").read_text()
+    assert "(SHAP beeswarm)" in html and "mean |SHAP| by reason group" in html
+    assert "](explain/shap_beeswarm.png)" in md
+    assert "](explain/shap_importance_groups.png)" in md
+
+
+def test_the_audit_flags_the_list_scoring_makes(frame, tmp_path) -> None:
+    """Isotonic calibration ties many test-year pupils at the capacity's edge:
+    the audit must break them as scoring does (margin, then id)."""
+    from cmerisk.duck import connect
+    from cmerisk.fairness_inputs import ranking, top_k
+    from cmerisk.scoring.bands import rank_and_band
+
+    config = make_config(calibration={"method": "isotonic"})
+    run = run_experiment(
+        frame, spec=make_spec(), config=config, tracking=False, out_dir=tmp_path
+    )
+    k = config.evaluation.primary_capacity
+    test = frame.iloc[run.split.test].reset_index(drop=True)
+    bundle = load_bundle(run.bundle_path)  # as scoring loads it
+    margin = bundle.predict_margin(test)
+    probability = bundle.calibrator.transform(margin)
+    edge = np.sort(probability)[::-1][k - 1]
+    assert (probability > edge).sum() < k < (probability >= edge).sum()  # a tie
+    scores = test[["pupil_id"]].assign(
+        probability=probability, margin=margin, row=np.arange(len(test))
+    )
+    con = connect()
+    ranked = rank_and_band(
+        con.from_df(scores), capacity=k, watch_capacity=0, watch_min_probability=0
+    ).df()
+    con.close()
+    listed = ranked.sort_values("row")["band"].eq("flagged").to_numpy()
+    audited = top_k(
+        ranking(probability, ids=test["pupil_id"].to_numpy(), margin=margin),
+        capacity=k,
+    )
+    np.testing.assert_array_equal(audited, listed)
+    by_id = top_k(ranking(probability, ids=test["pupil_id"].to_numpy()), capacity=k)
+    assert (by_id != listed).any()  # the old rule audited another list
+    a = run.audit
+    assert a.settings["tie_break"].startswith("model margin")
+    m = a.metrics
+    y = test["y"].to_numpy()
+    for group in ("F", "M"):
+        rows = m[(m["grouping"] == "sex") & (m["group"] == group)]
+        value = rows.set_index("metric")["value"]
+        mine = test["sex"].to_numpy() == group
+        assert value["flagged"] == (listed & mine).sum()
+        assert value["recall"] == pytest.approx(
+            (listed & mine & (y == 1)).sum() / (mine & (y == 1)).sum()
+        )
+
+
 def test_slices_do_not_overlap_and_test_is_the_latest_year(result, frame) -> None:
     s = result.split
     assert not set(s.train) & set(s.test) and not set(s.calibration) & set(s.test)

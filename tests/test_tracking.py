@@ -117,6 +117,53 @@ def test_run_logs_config_params_metrics_and_artifacts(runs, store) -> None:
     assert (folder / "plots" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_run_logs_the_global_shap_views_under_explain(runs) -> None:
+    first, _ = runs
+    client = _client()
+    logged = {a.path for a in client.list_artifacts(first.tracked.run_id, "explain")}
+    expected = {f"explain/{name}" for name in first.explain_plots}
+    assert logged == expected
+    assert {
+        "explain/shap_importance_features.png",
+        "explain/shap_importance_groups.png",
+        "explain/shap_beeswarm.png",
+    } < logged
+    assert sum(p.startswith("explain/shap_dependence_") for p in logged) == 3
+    folder = Path(
+        client.get_run(first.tracked.run_id).info.artifact_uri.removeprefix("file://")
+    )
+    for name, png in first.explain_plots.items():
+        assert (folder / "explain" / name).read_bytes() == png
+        assert png[:4] == b"\x89PNG"
+
+
+def test_the_model_card_is_logged_with_the_run_it_describes(runs) -> None:
+    for result in runs:
+        run_id = result.tracked.run_id
+        client = _client()
+        logged = {a.path for a in client.list_artifacts(run_id)}
+        assert {"model_card.html", "model_card.md"} <= logged
+        folder = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+        html = (folder / "model_card.html").read_text()
+        md = (folder / "model_card.md").read_text()
+        for page in (html, md):
+            assert run_id in page and result.tracked.version_uri in page
+        assert "(SHAP beeswarm)" in html and "data:image/png;base64," in html
+        # the Markdown's plot links resolve inside the run's artifacts
+        for link in ("plots/calibration.png", "explain/shap_beeswarm.png"):
+            assert f"]({link})" in md and (folder / link).is_file()
+    first, second = runs
+    assert "NOT the" not in _card(first) and "NOT the" in _card(second)
+
+
+def _card(result) -> str:
+    client = _client()
+    run = client.get_run(result.tracked.run_id)
+    return (
+        Path(run.info.artifact_uri.removeprefix("file://")) / "model_card.md"
+    ).read_text()
+
+
 def test_no_pupil_id_reaches_the_store(runs, store, frame) -> None:
     blobs = [p.read_bytes() for p in store.rglob("*") if p.is_file()]
     assert any(p.name == "mlflow.db" for p in store.rglob("*"))

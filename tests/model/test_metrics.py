@@ -17,6 +17,7 @@ from cmerisk.model.metrics import (
     point_metrics,
     quantile_bins,
     rank_order,
+    top_k_flags,
 )
 
 # 8 pupils, 3 went missing. Scores rank them: 1 0 1 0 1 0 0 0
@@ -118,6 +119,90 @@ def test_rank_order_breaks_ties_by_tiebreak_not_position() -> None:
     s = np.array([1.0, 2.0, 1.0, 1.0])
     assert rank_order(s).tolist() == [1, 0, 2, 3]
     assert rank_order(s, tiebreak=np.array([0, 0, 9, 5])).tolist() == [1, 0, 3, 2]
+
+
+def _scoring_ranks(ids, probability, margin) -> np.ndarray:
+    """Scoring's own ranks (1 = first) from its SQL, row-aligned."""
+    import pandas as pd
+
+    from cmerisk.duck import connect
+    from cmerisk.scoring.bands import rank_and_band
+
+    scores = pd.DataFrame(
+        {
+            "pupil_id": ids,
+            "probability": probability,
+            "margin": margin,
+            "row": np.arange(len(ids)),
+        }
+    )
+    con = connect()
+    try:
+        ranked = rank_and_band(
+            con.from_df(scores), capacity=1, watch_capacity=1, watch_min_probability=0
+        ).df()
+    finally:
+        con.close()
+    return ranked.sort_values("row")["rank"].to_numpy()
+
+
+def _tied_scores(n: int, seed: int, *, calibration: str):
+    """Margins with repeats (trees give equal margins), isotonic-like step
+    probabilities (many ties) or a decreasing sigmoid, ids whose text order is
+    not their numeric order."""
+    rng = np.random.default_rng(seed)
+    margin = np.round(rng.normal(size=n), 1)
+    if calibration == "isotonic steps":
+        probability = np.round(1 / (1 + np.exp(-margin)), 1)
+    else:  # a sigmoid fitted the wrong way round: probability falls with margin
+        probability = 1 / (1 + np.exp(margin))
+    ids = np.array([f"p{i}" for i in rng.permutation(n)], dtype=object)
+    return ids, probability, margin
+
+
+@pytest.mark.parametrize("calibration", ["isotonic steps", "decreasing sigmoid"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_order_is_the_order_of_scorings_list(seed, calibration) -> None:
+    ids, probability, margin = _tied_scores(300, seed, calibration=calibration)
+    order = rank_order(margin, tiebreak=id_tiebreak(ids), probability=probability)
+    ranks = _scoring_ranks(ids, probability, margin)
+    np.testing.assert_array_equal(order, np.argsort(ranks))
+    for k in (1, 17, 60, 300):
+        flags = top_k_flags(margin, k=k, ids=ids, probability=probability)
+        np.testing.assert_array_equal(flags, ranks <= k)
+
+
+def test_ties_in_probability_go_by_margin_not_by_id() -> None:
+    ids = ["a", "b", "c", "d"]
+    probability = [0.3, 0.3, 0.3, 0.1]
+    margin = [0.1, 0.9, 0.5, 2.0]
+    assert rank_order(
+        margin, tiebreak=id_tiebreak(ids), probability=probability
+    ).tolist() == [1, 2, 0, 3]
+    # ranking the probability alone would have flagged a and b
+    assert top_k_flags(margin, k=2, ids=ids, probability=probability).tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert top_k_flags(probability, k=2, ids=ids).tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_capacity_metrics_count_scorings_flagged_pupils(seed) -> None:
+    """precision/recall at k and the capacity curve are those of scoring's list."""
+    ids, probability, margin = _tied_scores(400, seed, calibration="isotonic steps")
+    y = (np.random.default_rng(seed + 10).random(400) < probability).astype(int)
+    ranks = _scoring_ranks(ids, probability, margin)
+    ks = {"precision_at_25": 25, "precision_at_90": 90}
+    m = point_metrics(y, margin, probability, ks=ks, tiebreak=id_tiebreak(ids))
+    curve = capacity_curve(y, margin, ks=[25, 90], tiebreak=id_tiebreak(ids))
+    for name, k in ks.items():
+        found = y[ranks <= k].sum()
+        assert m[name] == pytest.approx(found / k)
+        assert m[name.replace("precision", "recall")] == pytest.approx(found / y.sum())
+        assert curve.set_index("k").loc[k, "precision"] == pytest.approx(found / k)
 
 
 def test_id_tiebreak_is_id_text_order_whatever_the_row_order() -> None:

@@ -18,6 +18,7 @@ from _pages import self_contained_problems
 from cmerisk.errors import DataError
 from cmerisk.pipeline import run_experiment
 from cmerisk.reports.model_card import (
+    RUN_IMAGES,
     interval_text,
     key_numbers,
     model_card,
@@ -135,6 +136,22 @@ def test_the_calibration_plot_is_embedded_and_linked(run_dir, written) -> None:
     assert "plots/calibration.png" in md
     card = model_card(run_dir)
     assert card.calibration_bins and card.images["Calibration"][:4] == b"\x89PNG"
+
+
+def test_the_runs_shap_views_are_shown_and_given_images_replace_them(
+    run_dir, tmp_path
+) -> None:
+    shap_titles = [t for t, path in RUN_IMAGES if path.startswith("explain/")]
+    card = model_card(run_dir)
+    for title, path in RUN_IMAGES:
+        assert card.images[title] == (run_dir / path).read_bytes()
+    replaced = model_card(run_dir, images={shap_titles[0]: b"\x89PNG other"})
+    assert replaced.images[shap_titles[0]] == b"\x89PNG other"
+    assert list(replaced.images) == list(card.images)  # replaced, not added
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "explain")
+    assert not set(shap_titles) & set(model_card(copy).images)
 
 
 def test_the_html_page_is_self_contained(written) -> None:
