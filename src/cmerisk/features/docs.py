@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cmerisk.features.missing import MISSING_WHEN
 from cmerisk.features.quality import rules_markdown
 from cmerisk.features.registry import FEATURES
 from cmerisk.features.sources import FEATURE_SOURCES
@@ -45,6 +46,8 @@ def features_markdown() -> str:
         cell = f.reason.replace("|", "\\|")
         if f.description:
             cell += f"<br>*{f.description}*"
+        if f.name in MISSING_WHEN:
+            cell += f"<br>Missing when {MISSING_WHEN[f.name]}."
         sources = " or ".join(FEATURE_SOURCES[f.name])
         actionable = "yes" if f.actionable else "context"
         lines.append(

@@ -270,7 +270,7 @@ def _others() -> list[FeatureSpec]:
             "last admitted to a school {value:.0f} days ago",
             kind="days",
             **ctx,
-            description="Days since the latest admission to any school.",
+            description="Days since the latest admission to any school in the data.",
         ),
         _f(
             "previous_ehe",
@@ -279,7 +279,7 @@ def _others() -> list[FeatureSpec]:
             kind="flag",
             monotone=1,
             **ctx,
-            description="An EHE episode started before as_of.",
+            description="An EHE episode started before as_of, in the records held.",
         ),
         _f(
             "previous_cme",
@@ -288,7 +288,7 @@ def _others() -> list[FeatureSpec]:
             kind="flag",
             monotone=1,
             **ctx,
-            description="A CME episode started before as_of.",
+            description="A CME episode started before as_of, in the records held.",
         ),
         _f(
             "unknown_destination_deletions_2y",
@@ -366,7 +366,7 @@ def _others() -> list[FeatureSpec]:
             "has been permanently excluded before",
             kind="flag",
             monotone=1,
-            description="A permanent exclusion before as_of.",
+            description="A permanent exclusion before as_of, in the records held.",
         ),
         # context
         _f(
