@@ -278,6 +278,8 @@ def test_cli_train_on_a_feature_table(frame, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "Test-year metrics" in res.output and "precision @ 50" in res.output
     assert "Champion gates" in res.output and str(out / "model") in res.output
+    assert f"Model card: {out / 'model_card.html'}" in res.output
+    assert (out / "model_card.html").is_file() and (out / "explain").is_dir()
     assert load_bundle(out / "model").spec == make_spec()
 
 

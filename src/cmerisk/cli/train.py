@@ -52,7 +52,7 @@ def _quality_sentences(by_as_of: dict[str, dict[str, int]]) -> list[str]:
     """Dirty-record counts of the feature pipeline, one sentence per as-of and kind."""
     from cmerisk.features.quality import DataQuality
 
-    out = []
+    out: list[str] = []
     for day, counts in by_as_of.items():
         quality = DataQuality()
         for category, count in counts.items():
@@ -99,8 +99,10 @@ def _print_result(result: Any) -> None:
         out.print(f"Model bundle: {result.bundle_path}", highlight=False)
     if result.out_dir is not None:
         out.print(
-            f"Run outputs (tables, plots, fairness): {result.out_dir}", highlight=False
+            f"Run outputs (tables, plots, SHAP views, fairness): {result.out_dir}",
+            highlight=False,
         )
+        out.print(f"Model card: {result.out_dir / 'model_card.html'}", highlight=False)
     tracked = result.tracked
     if tracked is not None:
         alias = (
