@@ -11,6 +11,7 @@ import pytest
 from cmerisk.errors import DataError
 from cmerisk.scoring.chunks import (
     bucket_count,
+    bucket_homes,
     check_inputs,
     combine_digests,
     connect,
@@ -91,7 +92,7 @@ def test_every_row_lands_in_exactly_one_bucket_with_its_pupil(tmp_path, fmt, buc
     inputs = find_inputs(data)
     assert sorted(inputs) == ["census", "exclusions", "pupils"]
     folders = split_by_pupil(inputs, buckets=buckets, spill=tmp_path / "spill")
-    assert len(folders) == buckets
+    assert len(folders) == buckets  # 200 pupils: no bucket is left empty
     seen: dict[str, int] = {}
     totals = {"pupils": 0, "census": 0, "exclusions": 0}
     for k, folder in enumerate(folders):
@@ -106,6 +107,35 @@ def test_every_row_lands_in_exactly_one_bucket_with_its_pupil(tmp_path, fmt, buc
             assert part.suffix == f".{fmt}"
     assert totals == {"pupils": 200, "census": 400, "exclusions": 2}
     assert len(seen) == 200
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_buckets_without_pupils_join_another_and_nothing_is_lost(tmp_path, fmt):
+    """More buckets than pupils: no folder lacks a pupil; orphan rows are kept."""
+    data = tmp_path / "la"
+    _write(data, fmt, n=6)
+    orphan = _census(1).assign(pupil_id="f" * 24).iloc[[0]]
+    census = pd.concat([_census(6), orphan], ignore_index=True)
+    if fmt == "csv":
+        census.to_csv(data / "census.csv", index=False)
+    else:
+        census.to_parquet(data / "census.parquet")
+    folders = split_by_pupil(find_inputs(data), buckets=40, spill=tmp_path / "spill")
+    assert 1 < len(folders) <= 6
+    got = {name: [] for name in ("pupils", "census", "exclusions")}
+    for folder in folders:
+        for name in got:
+            got[name].append(_read(folder / name))
+        assert len(got["pupils"][-1]) and len(got["census"][-1])
+    assert [sum(map(len, got[n])) for n in got] == [6, 13, 2]
+    assert "f" * 24 in set(pd.concat(got["census"])["pupil_id"].astype(str))
+
+
+def test_bucket_homes():
+    assert bucket_homes({0, 2}, buckets=4) == [0, 0, 2, 2]
+    assert bucket_homes({3}, buckets=4) == [3, 3, 3, 3]
+    assert bucket_homes(set(range(3)), buckets=3) == [0, 1, 2]
+    assert bucket_homes(set(), buckets=3) == [0, 0, 0]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

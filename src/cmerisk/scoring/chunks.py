@@ -3,9 +3,10 @@
 Every raw table is keyed by ``pupil_id``, and everything scoring checks or
 builds (validation keys and references, point-in-time features) looks at one
 pupil's records at a time. So one streaming DuckDB pass per table writes the
-rows to ``buckets`` folders by a hash of the pupil id, each folder a small LA
-of its own in the input's file format, which :func:`cmerisk.data.load.read_tables`
-reads like the original. All of a pupil's records land in the same bucket.
+rows to (at most) ``buckets`` folders by a hash of the pupil id, each folder
+a small LA of its own in the input's file format, which
+:func:`cmerisk.data.load.read_tables` reads like the original. All of a
+pupil's records land in the same bucket.
 
 Rows of the small tables carry their original 1-based row number in a
 ``__row`` column (:data:`ROW_COLUMN`), so a rejected record is reported by
@@ -243,21 +244,25 @@ def split_by_pupil(
     spill: Path,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> list[Path]:
-    """Write each table's rows into ``buckets`` folders by pupil-id hash.
+    """Write each table's rows into at most ``buckets`` folders by pupil-id hash.
 
     Returns the bucket folders ``spill/bucket-00000`` ...; each holds, for every
     input table, a folder ``<table>/`` of parts in the input's format (a part
     with the header and no rows when a bucket has none of the table's rows, so
     every bucket has the same tables as the input). Small tables gain
     :data:`ROW_COLUMN`.
+
+    A bucket the hash left without rows in ``pupils`` or in ``census`` (it
+    happens when buckets hold a handful of pupils) cannot be validated on its
+    own (both are required tables), so its rows join the nearest bucket before
+    it that has both (:func:`bucket_homes`): fewer folders than ``buckets``
+    may come back, and none lacks a pupil.
     """
     spill = Path(spill)
     con = con or connect(spill=spill / "duckdb-tmp")
-    folders = [spill / f"bucket-{k:05d}" for k in range(buckets)]
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
     staging = spill / "partitioned"
     staging.mkdir(parents=True, exist_ok=True)
+    tables = []
     for table in inputs.values():
         table, _ = readable(table, con=con, folder=spill / "utf8")
         try:
@@ -271,10 +276,45 @@ def split_by_pupil(
                 _partition(table, buckets=buckets, target=staging / table.name, con=con)
             except duckdb.Error as e2:
                 raise _unreadable(table, e2) from None
-        _distribute(table, folders, staging=staging, con=con)
+        tables.append(table)
+    full = set(range(buckets))
+    for name in REQUIRED_TABLES & set(inputs):
+        full &= {k for k in range(buckets) if _parts(staging / name, k)}
+    homes = bucket_homes(full, buckets=buckets)
+    folders = {k: spill / f"bucket-{k:05d}" for k in sorted(set(homes))}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        _distribute(table, folders, homes=homes, staging=staging, con=con)
     shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(spill / "utf8", ignore_errors=True)
-    return folders
+    return list(folders.values())
+
+
+def bucket_homes(full: set[int], *, buckets: int) -> list[int]:
+    """The bucket whose folder receives each bucket's rows.
+
+    A bucket in ``full`` (it has rows in every required table) keeps its own
+    rows; any other sends them to the nearest full bucket before it, or the
+    first full one. With no full bucket at all, everything goes to bucket 0.
+
+    >>> bucket_homes({1, 3}, buckets=5)
+    [1, 1, 1, 3, 3]
+    >>> bucket_homes(set(), buckets=2)
+    [0, 0]
+    """
+    if not full:
+        return [0] * buckets
+    homes, home = [], min(full)
+    for k in range(buckets):
+        home = k if k in full else home
+        homes.append(home)
+    return homes
+
+
+def _parts(partitioned: Path, k: int) -> list[Path]:
+    part_dir = partitioned / f"__bucket={k}"
+    return sorted(part_dir.iterdir()) if part_dir.is_dir() else []
 
 
 def _options(table: TableFiles) -> str:
@@ -308,22 +348,24 @@ def _partition(
 
 def _distribute(
     table: TableFiles,
-    folders: Sequence[Path],
+    folders: Mapping[int, Path],
     *,
+    homes: Sequence[int],
     staging: Path,
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     """Move the partitioned parts into the bucket folders (an empty part where none)."""
     target = staging / table.name
+    for folder in folders.values():
+        (folder / table.name).mkdir(exist_ok=True)
+    for k, home in enumerate(homes):
+        dest = folders[home] / table.name
+        for i, part in enumerate(_parts(target, k)):
+            os.replace(part, dest / f"part-{k:05d}-{i:05d}{part.suffix}")
     empty: Path | None = None
-    for k, folder in enumerate(folders):
+    for folder in folders.values():
         dest = folder / table.name
-        dest.mkdir(exist_ok=True)
-        part_dir = target / f"__bucket={k}"
-        parts = sorted(part_dir.iterdir()) if part_dir.is_dir() else []
-        for i, part in enumerate(parts):
-            os.replace(part, dest / f"part-{i:05d}{part.suffix}")
-        if not parts:
+        if not any(dest.iterdir()):
             if empty is None:
                 empty = _write_empty(table, staging, con)
             shutil.copyfile(empty, dest / f"part-00000{empty.suffix}")
@@ -337,6 +379,7 @@ def _write_empty(
     ext = ".parquet" if table.format == "parquet" else ".csv"
     path = staging / f"{table.name}-empty{ext}"
     row = "" if TABLES[table.name].large else f", CAST(NULL AS BIGINT) AS {ROW_COLUMN}"
+    _open(table, con).create_view("__cmerisk_input", replace=True)
     con.execute(
         f"COPY (SELECT *{row} FROM __cmerisk_input LIMIT 0) "
         f"TO '{path.as_posix()}' ({_options(table)})"

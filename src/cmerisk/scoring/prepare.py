@@ -145,7 +145,8 @@ def prepare_chunk(
     as_of
         Scoring date.
     work_dir
-        Scratch space for session marks rewritten without their rejected rows.
+        Scratch space (created): session marks rewritten without their
+        rejected rows, and DuckDB's spill folder for the features.
     timer
         Adds the time spent to its ``load_validate`` and ``features`` stages.
 
@@ -156,6 +157,9 @@ def prepare_chunk(
         numbers as in the LA's files).
     """
     timer = timer or StageTimer()
+    # made here, not only when marks are rewritten: DuckDB makes its spill folder
+    # below it when a large chunk's features pass the memory limit, but not parents
+    work_dir.mkdir(parents=True, exist_ok=True)
     with timer("load_validate"):
         # session marks stay on disk, streamed by DuckDB: memory stays flat
         tables, rows = take_row_numbers(read_tables(folder, max_rows_in_memory=0))
