@@ -326,10 +326,10 @@ def run_experiment(
     result.git_commit = commit
     say("explaining the test year (global SHAP views)")
     result.explain_plots = outputs.explain_plots(result, frame.iloc[te])
-    plots = outputs.plots(result)
     lap("explain")
 
     say("saving the model bundle and the run's files")
+    plots = outputs.plots(result)
     # MLflow gets the same files as --out: without it, they are staged and dropped
     staging: tempfile.TemporaryDirectory[str] | None = None
     run_dir: Path | None = None
