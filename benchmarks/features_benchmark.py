@@ -179,6 +179,7 @@ def one_la_year(folder: Path, *, as_of: date) -> dict[str, Any]:
         "rows": len(frame),
         "columns": frame.shape[1],
     }
+
     def read_marks() -> pd.DataFrame:
         frame = pq.read_table(
             files, filters=[("date", ">=", w.earliest_mark), ("date", "<", as_of)]

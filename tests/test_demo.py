@@ -179,6 +179,10 @@ def test_cli_demo_end_to_end(tmp_path, monkeypatch) -> None:
     ):
         assert (out / name).is_file(), name
     assert (tmp_path / "mlflow.db").is_file() and (tmp_path / "mlartifacts").is_dir()
+    card = (out / "model_card.html").read_text()
+    for title in ("mean |SHAP| by reason group", "(SHAP beeswarm)"):
+        assert title in card  # the training run's own SHAP plots, not recomputed
+    assert (out / "training/explain/shap_beeswarm.png").is_file()
 
     summary = json.loads((out / "scoring/summary.json").read_text())
     assert summary["as_of"] == "2025-05-15"  # summer census of 2024/25

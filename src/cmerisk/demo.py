@@ -160,21 +160,6 @@ def _key(console: Any) -> tuple[bytes, bool]:
     return key, key == DEMO_KEY
 
 
-def _global_plots(test: Any, bundle_path: Path) -> dict[str, bytes]:
-    """SHAP views of the test year for the model card: {title: png}."""
-    from cmerisk.explain_outputs import global_plots_for
-    from cmerisk.model.bundle import load_bundle
-
-    plots = global_plots_for(test, load_bundle(bundle_path), max_rows=5_000)
-    wanted = {
-        "shap_importance_groups.png": "What drives the score: mean |SHAP| by reason "
-        "group, test year",
-        "shap_beeswarm.png": "Each feature's contribution for test-year pupils "
-        "(SHAP beeswarm)",
-    }
-    return {title: plots[name] for name, title in wanted.items() if name in plots}
-
-
 def run_demo(
     out_dir: Path,
     *,
@@ -292,9 +277,6 @@ def run_demo(
         timings=timings,
         console=console,
     ):
-        images = _global_plots(
-            frame.iloc[result.split.test].reset_index(drop=True), bundle_path
-        )
         fairness = training_dir / "fairness.html"
         bands = summary.counts["bands"]
         scoring_info = {
@@ -315,7 +297,6 @@ def run_demo(
                 "pupils."
             ),
             synthetic=True,
-            images=images,
             fairness_page=f"{TRAINING}/fairness.html" if fairness.is_file() else None,
             scoring=scoring_info,
         )

@@ -129,12 +129,15 @@ class SensitiveSpec(_Strict):
 
     @model_validator(mode="after")
     def _bins_match_labels(self) -> SensitiveSpec:
-        if self.bins is not None and self.bin_labels is not None:
-            if len(self.bin_labels) != len(self.bins) - 1:
-                raise ValueError(
-                    f"sensitive {self.name!r}: {len(self.bins)} bin edges need "
-                    f"{len(self.bins) - 1} labels, got {len(self.bin_labels)}"
-                )
+        if (
+            self.bins is not None
+            and self.bin_labels is not None
+            and len(self.bin_labels) != len(self.bins) - 1
+        ):
+            raise ValueError(
+                f"sensitive {self.name!r}: {len(self.bins)} bin edges need "
+                f"{len(self.bins) - 1} labels, got {len(self.bin_labels)}"
+            )
         return self
 
     @property

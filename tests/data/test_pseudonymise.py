@@ -26,7 +26,9 @@ def test_same_upn_same_key_same_id_and_keys_differ() -> None:
 
 
 def test_series_matches_one_at_a_time_and_keeps_missing() -> None:
-    s = pd.Series(["B801200005001", None, "B801200005001", "X801200000001"], index=[5, 6, 7, 8])
+    s = pd.Series(
+        ["B801200005001", None, "B801200005001", "X801200000001"], index=[5, 6, 7, 8]
+    )
     out = pseudonymise_series(s, key=KEY)
     assert list(out.index) == [5, 6, 7, 8]
     assert out[5] == out[7] == pseudonymise_upn("B801200005001", key=KEY)
@@ -43,7 +45,9 @@ def test_no_key_refuses_unless_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_key(demo=True) == DEMO_KEY
 
 
-def test_env_key_is_used_and_short_keys_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_key_is_used_and_short_keys_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(KEY_ENV_VAR, "a-real-secret-of-enough-length")
     assert get_key() == b"a-real-secret-of-enough-length"
     assert get_key(demo=True) == b"a-real-secret-of-enough-length"

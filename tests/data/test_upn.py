@@ -23,8 +23,14 @@ def test_known_upns_are_valid(upn: str) -> None:
     [
         ("A801200005001", "wrong check letter"),
         ("B80120000500", "length 12, expected 13"),
-        ("I801200005001", "bad format (check letter, 11 digits, digit or letter; no I, O or S)"),
-        ("B8012000A5001", "bad format (check letter, 11 digits, digit or letter; no I, O or S)"),
+        (
+            "I801200005001",
+            "bad format (check letter, 11 digits, digit or letter; no I, O or S)",
+        ),
+        (
+            "B8012000A5001",
+            "bad format (check letter, 11 digits, digit or letter; no I, O or S)",
+        ),
         (None, "not a string"),
     ],
 )
