@@ -45,7 +45,7 @@ class DatasetConfig(_Section):
     """Which (pupil, as-of) rows make the dataset, and the label window."""
 
     as_of_terms: list[Term] = Field(
-        default_factory=lambda: ["summer"],
+        default_factory=lambda: list[Term](["summer"]),
         description="census days used as as-of dates in each school year",
     )
     horizon_days: PositiveInt = Field(

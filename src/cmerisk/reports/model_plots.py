@@ -30,7 +30,7 @@ TITLES = {
     "logistic": "Logistic regression",
     "points_rule": "Points rule",
 }
-STYLES = {
+STYLES: dict[str, dict[str, Any]] = {
     "model": {"color": "#1b6ca8", "linestyle": "-", "marker": "o"},
     "logistic": {"color": "#d9822b", "linestyle": "--", "marker": "s"},
     "points_rule": {"color": "#6b6b6b", "linestyle": ":", "marker": "^"},
