@@ -94,3 +94,22 @@ def test_the_dataset_writes_to_parquet(tmp_path: Path) -> None:
     ds.to_parquet(tmp_path / "ds.parquet")
     back = pd.read_parquet(tmp_path / "ds.parquet")
     assert back.shape == ds.shape
+
+
+@pytest.mark.parametrize(
+    "data_start, records, moves_known",
+    [(None, "2022-07-23", False), (date(2020, 9, 1), "2020-07-23", True)],
+)
+def test_one_coverage_for_every_as_of(data_start, records, moves_known) -> None:
+    """Read from the tables (marks from September 2022) or given; the same at
+    each as-of, and passed to the features exactly as build_features does."""
+    ds = make_dataset(
+        tiny.tiny_tables(), as_of_dates=DATES, horizon_days=245, data_start=data_start
+    )
+    assert ds.attrs["coverage"]["records"] == records
+    # 2 years back from every as-of reaches before September 2022
+    assert bool(ds["school_moves_2y"].notna().all()) is moves_known
+    assert bool(ds["school_moves_2y"].isna().all()) is not moves_known
+    last = ds.loc[ds["as_of"] == pd.Timestamp(tiny.AS_OF)].drop(columns=["cme", "ehe"])
+    alone = build_features(tiny.tiny_tables(), as_of=tiny.AS_OF, data_start=data_start)
+    pd.testing.assert_frame_equal(last.reset_index(drop=True), alone)
