@@ -295,7 +295,7 @@ def test_data_lacking_a_table_the_model_needs_is_refused_by_name(
     with pytest.raises(DataError) as e:
         score_la(la, model=tiny_model, as_of=AS_OF, out_dir=tmp_path / "out")
     message = str(e.value)
-    assert "absence_rate_this_term" in message and "suspensions_1y" in message
+    assert "absence_rate_this_term" in message and "permanent_exclusion_ever" in message
     assert "attendance" in message and "exclusions" in message
     assert not (tmp_path / "out" / "risk_list.csv").exists()
 
