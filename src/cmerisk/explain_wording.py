@@ -160,7 +160,13 @@ NOT_RECORDED = _NotRecorded()
 
 
 def feature_label(feature: FeatureSpec) -> str:
-    return feature.description or feature.name.replace("_", " ")
+    """What a feature is called in a sentence: its description (no full stop) or name.
+
+    >>> feature_label(FeatureSpec(name="days_since_admission", group="mobility",
+    ...     reason="x", description="Days since the latest admission."))
+    'Days since the latest admission'
+    """
+    return feature.description.rstrip(". ") or feature.name.replace("_", " ")
 
 
 class Speaker:
