@@ -22,7 +22,8 @@ Run::
 
     python -m benchmarks.score_benchmark                        # 100k and 1M pupils
     python -m benchmarks.score_benchmark --sizes 20000 100000   # quicker
-    python -m benchmarks.score_benchmark --workdir /big/disk    # where LAs are made
+    python -m benchmarks.score_benchmark --workdir /big/disk    # LAs made there
+                                                                # (/tmp/scorebench)
 
 Results go to ``benchmarks/results/score.json``. The machine may be shared with
 other work: absolute times vary from run to run; the ratios less so.
@@ -42,6 +43,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import psutil
@@ -78,6 +80,17 @@ def _generate(
     )
 
 
+def _in_child(target: Any, **kwargs: Any) -> Any:
+    """``target(**kwargs)`` in a fresh process, so that this one stays small.
+
+    A process started from this one inherits its peak-RSS mark (``ru_maxrss``
+    survives fork and exec): had this process made an LA or trained a model
+    itself, every scoring child would report that peak as its own.
+    """
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(target, kwds=kwargs)
+
+
 def _train(folder: Path, out: Path) -> Path:
     """Train a model the way ``cmerisk train --data`` does, without tracking."""
     from cmerisk.config import ExperimentConfig
@@ -106,6 +119,7 @@ def _child(
     """Score one LA and report the run's numbers (runs in a fresh process)."""
     import lightgbm as lgb
 
+    import cmerisk.score
     from cmerisk.model.bundle import load_bundle
     from cmerisk.score import score_la
 
@@ -113,16 +127,26 @@ def _child(
     baseline_rss = psutil.Process().memory_info().rss
     spent = {"seconds": 0.0, "rows": 0, "calls": 0}
     original = lgb.Booster.predict
+    scoring = {"now": False}
+    predict_matrix = cmerisk.score.predict_matrix
+
+    def scoring_predict(*args: Any, **kwargs: Any) -> Any:
+        scoring["now"] = True
+        try:
+            return predict_matrix(*args, **kwargs)
+        finally:
+            scoring["now"] = False
 
     def timed_predict(self: lgb.Booster, data: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         result = original(self, data, *args, **kwargs)
-        if not kwargs.get("pred_contrib"):  # the scoring predict, not explanations
+        if scoring["now"]:  # the scoring predict, not the explanations' calls
             spent["seconds"] += time.perf_counter() - start
             spent["rows"] += len(data)
             spent["calls"] += 1
         return result
 
+    cmerisk.score.predict_matrix = scoring_predict  # type: ignore[assignment]
     lgb.Booster.predict = timed_predict  # type: ignore[method-assign]
     start = time.perf_counter()
     summary = score_la(
@@ -174,12 +198,21 @@ def _run_child(**kwargs: Any) -> dict[str, Any]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    result = queue.get()
+    load_before = os.getloadavg()
+    result = None
+    while result is None:  # a child that dies never reports: do not wait for ever
+        try:
+            result = queue.get(timeout=5)
+        except Empty:
+            if not proc.is_alive():
+                break
     proc.join()
     stop.set()
     sampler.join()
-    if proc.exitcode != 0:
+    if result is None or proc.exitcode != 0:
         raise RuntimeError(f"scoring child failed with exit code {proc.exitcode}")
+    result["load_average_before"] = [round(x, 2) for x in load_before]
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["peak_rss_mb"] = round(peak / 2**20, 1)
     return result
 
@@ -189,9 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--years", type=int, default=1)
     parser.add_argument("--first-year", type=int, default=2024)
-    parser.add_argument(
-        "--workdir", type=Path, default=Path("/tmp/cmerisk-score-benchmark")
-    )
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/scorebench"))
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument(
         "--explain", default="listed", choices=["listed", "all", "none"]
@@ -214,18 +245,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # five school years: three labelled as-of years for the temporal split, and
         # a training slice in which "last school year" features exist
         train_la = work / "train-20000x5"
-        _generate(
-            train_la, pupils=20_000, years=5, first_year=args.first_year - 4, seed=1
+        _in_child(
+            _generate,
+            folder=train_la,
+            pupils=20_000,
+            years=5,
+            first_year=args.first_year - 4,
+            seed=1,
         )
-        model = _train(train_la, work / "model")
+        model = _in_child(_train, folder=train_la, out=work / "model")
     as_of = census_date(args.first_year + args.years - 1, "summer")
 
     runs = []
     for n in args.sizes:
         folder = work / f"la-{n}x{args.years}"
         start = time.perf_counter()
-        _generate(
-            folder, pupils=n, years=args.years, first_year=args.first_year, seed=2
+        _in_child(
+            _generate,
+            folder=folder,
+            pupils=n,
+            years=args.years,
+            first_year=args.first_year,
+            seed=2,
         )
         generated = time.perf_counter() - start
         print(f"{n} pupils: data ready ({generated:.0f} s); scoring...", flush=True)

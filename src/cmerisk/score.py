@@ -48,7 +48,7 @@ from cmerisk.scoring.summary import ScoreSummary, StageTimer, Tally, build_repor
 if TYPE_CHECKING:
     from cmerisk.model.bundle import ModelBundle
 
-__all__ = ["ScoreSummary", "score_batch", "score_la"]
+__all__ = ["ScoreSummary", "predict_matrix", "score_batch", "score_la"]
 
 Explain = Literal["listed", "all", "none"]
 #: ``progress(stage, done, total)``: called as chunks and stages complete.
@@ -102,12 +102,20 @@ def score_batch(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def predict_matrix(
+    bundle: ModelBundle, X: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probabilities and raw margins for a matrix made by
+    ``bundle.feature_matrix``, as arrays (the chunks' path: no frame, no ids)."""
+    margin = np.asarray(bundle.booster.predict(X, raw_score=True), dtype="float64")
+    return bundle.calibrator.transform(margin), margin
+
+
 def score_matrix(
     bundle: ModelBundle, X: pd.DataFrame, *, ids: pd.Series
 ) -> pd.DataFrame:
     """:func:`score_batch` for a matrix already made by ``bundle.feature_matrix``."""
-    margin = np.asarray(bundle.booster.predict(X, raw_score=True), dtype="float64")
-    probability = bundle.calibrator.transform(margin)
+    probability, margin = predict_matrix(bundle, X)
     return pd.DataFrame(
         {
             bundle.spec.id: ids.to_numpy(),
@@ -227,9 +235,9 @@ class _Run:
         self.drift = DriftCounter(bundle.reference)
         for sub in ("scores", "features", "rejects", "reasons", "marks"):
             (spill / sub).mkdir()
-        self.con = chunks.connect(
-            spill=spill / "duckdb-tmp", database=spill / "score.duckdb"
-        )
+        # in memory: past its memory limit DuckDB moves table pages to the spill
+        # folder, so memory stays bounded without writing every table to a file
+        self.con = chunks.connect(spill=spill / "duckdb-tmp")
 
     def run(self, data: Path) -> ScoreSummary:
         with self.timer("load_validate"):
@@ -336,23 +344,24 @@ class _Run:
         from cmerisk.scoring.prepare import prepare_chunk
 
         id_col = self.bundle.spec.id
+        work_dir = self.spill / "marks" / f"{k:05d}"
         chunk = prepare_chunk(
-            folder,
-            as_of=self.as_of,
-            work_dir=self.spill / "marks" / f"{k:05d}",
-            timer=self.timer,
+            folder, as_of=self.as_of, work_dir=work_dir, timer=self.timer
         )
+        shutil.rmtree(work_dir, ignore_errors=True)  # rewritten marks: used up
         features = chunk.features
         if k == 0:
             check_features(features, self.bundle, tables=tables)
         with self.timer("predict"):
             X = self.bundle.feature_matrix(features)
-            scores = score_matrix(self.bundle, X, ids=features[id_col])
+            probability, margin = predict_matrix(self.bundle, X)
             self.drift.add(X)
         name = f"chunk-{k:05d}.parquet"
         with self.timer("write"):
             pq.write_table(
-                scores_table(features, scores, id_col=id_col, chunk=k),
+                scores_table(
+                    features, probability, margin=margin, id_col=id_col, chunk=k
+                ),
                 self.spill / "scores" / name,
                 compression="none",
             )

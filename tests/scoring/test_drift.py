@@ -47,6 +47,21 @@ def test_bin_counts_numeric_edges_are_right_closed_with_missing_last():
     assert bin_counts(ref, values).tolist() == [2, 2, 1, 1]
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([np.inf, -np.inf, np.nan, np.nan], [1, 0, 1, 2]),
+        ([np.nan] * 3, [0, 0, 0, 3]),
+        ([], [0, 0, 0, 0]),
+        ([0.5, 0.50001], [0, 1, 1, 0]),
+    ],
+)
+def test_bin_counts_numeric_infinities_and_missing(values, expected):
+    ref = {"kind": "numeric", "psi": {"edges": [0.1, 0.5], "missing": 0.0}}
+    counts = bin_counts(ref, pd.Series(values, dtype="float64"))
+    assert counts.tolist() == expected
+
+
 def test_bin_counts_categorical_has_unseen_and_missing_bins():
     ref = {
         "kind": "categorical",

@@ -91,12 +91,15 @@ def bin_counts(reference_feature: Mapping[str, Any], values: pd.Series) -> np.nd
         unseen = int(((codes < 0) & present).sum())
         return np.append(known, [unseen, int((~present).sum())])
     x = values.to_numpy(dtype="float64", na_value=np.nan)
-    missing = np.isnan(x)
     edges = np.asarray(bins["edges"], dtype="float64")
+    # NaN sorts after every edge: it lands in the last bin, then moves to its own
     counts = np.bincount(
-        np.searchsorted(edges, x[~missing], side="left"), minlength=len(edges) + 1
+        np.searchsorted(edges, x, side="left"), minlength=len(edges) + 2
     )
-    return np.append(counts, int(missing.sum()))
+    missing = int(np.count_nonzero(np.isnan(x)))
+    counts[len(edges)] -= missing
+    counts[len(edges) + 1] = missing
+    return counts
 
 
 @dataclass

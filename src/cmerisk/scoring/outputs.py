@@ -277,13 +277,19 @@ def _text(values: pd.Series) -> pa.Array:
 
 
 def scores_table(
-    frame: pd.DataFrame, scores: pd.DataFrame, *, id_col: str, chunk: int
+    frame: pd.DataFrame,
+    probability: np.ndarray,
+    *,
+    margin: np.ndarray,
+    id_col: str,
+    chunk: int,
 ) -> pa.Table:
+    """One chunk's scores as spilled: id, carried columns, probability, margin."""
     n = len(frame)
     cols: dict[str, Any] = {"pupil_id": _text(frame[id_col])}
     for c in CARRIED:
         cols[c] = _text(frame[c]) if c in frame.columns else pa.nulls(n, pa.string())
-    cols["probability"] = pa.array(scores["probability"].to_numpy(dtype="float64"))
-    cols["margin"] = pa.array(scores["margin"].to_numpy(dtype="float64"))
+    cols["probability"] = pa.array(np.asarray(probability, dtype="float64"))
+    cols["margin"] = pa.array(np.asarray(margin, dtype="float64"))
     cols["chunk"] = pa.array(np.full(n, chunk, dtype=np.int32))
     return pa.table(cols, schema=SCORE_SCHEMA)
