@@ -121,3 +121,24 @@ def test_same_population_does_not_drift():
     counter.add(train)
     table = counter.table(warning=0.25)
     assert (table["psi"] < 1e-9).all() and not table["drifted"].any()
+
+
+def test_a_feature_missing_in_every_training_row_is_reported_not_drifted():
+    """A window the training years did not cover: large PSI, but the model never
+    used it, so it is 'not in training' rather than drift."""
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame(
+        {
+            "absence": np.full(1000, np.nan),
+            "phase": pd.Categorical(rng.choice(["primary", "secondary"], 1000)),
+        }
+    )
+    ref = build_reference(train, spec=SPEC)
+    bins = ref["features"]["absence"]["psi"]
+    assert sum(bins["proportions"]) + bins["missing"] == pytest.approx(1.0)
+    counter = DriftCounter(ref)
+    counter.add(train.assign(absence=rng.random(1000)))
+    table = counter.table(warning=0.25).set_index("feature")
+    assert table.loc["absence", "psi"] > 0.25
+    assert not table.loc["absence", "trained"] and not table.loc["absence", "drifted"]
+    assert table.loc["phase", "trained"]

@@ -60,7 +60,8 @@ def _numeric_reference(values: pd.Series) -> dict[str, Any]:
             "max": None,
             "missing": missing,
             "quantiles": {},
-            "psi": {"edges": [], "proportions": [1.0], "missing": missing},
+            # one (empty) value bin and the missing bin: shares add up to 1
+            "psi": {"edges": [], "proportions": [0.0], "missing": missing},
         }
     quantiles = np.quantile(present, QUANTILES)
     edges = np.unique(np.quantile(present, PSI_QUANTILES))

@@ -102,6 +102,15 @@ def bin_counts(reference_feature: Mapping[str, Any], values: pd.Series) -> np.nd
     return counts
 
 
+def was_always_missing(reference_feature: Mapping[str, Any]) -> bool:
+    """Whether a feature was missing in every training row.
+
+    >>> was_always_missing({"missing": 1.0}), was_always_missing({"missing": 0.3})
+    (True, False)
+    """
+    return float(reference_feature.get("missing", 0.0)) >= 1.0
+
+
 @dataclass
 class DriftCounter:
     """Bin counts of each feature over the chunks scored so far.
@@ -125,9 +134,16 @@ class DriftCounter:
             self.counts[name] = c if previous is None else previous + c
 
     def table(self, *, warning: float) -> pd.DataFrame:
-        """PSI per feature, largest first: ``feature, psi, pupils, drifted``."""
+        """PSI per feature, largest first: ``feature, psi, pupils, drifted, trained``.
+
+        ``trained`` is False for a feature missing in every training row (the
+        data did not reach back far enough): the model never split on it, so
+        its values now cannot move a score. Such a feature is reported, not
+        counted as drifted; the summary warns about it once.
+        """
         rows = []
         for name, counts in self.counts.items():
+            trained = not was_always_missing(self.reference["features"][name])
             n = int(counts.sum())
             value = (
                 psi_from_shares(
@@ -141,10 +157,13 @@ class DriftCounter:
                     "feature": name,
                     "psi": value,
                     "pupils": n,
-                    "drifted": bool(value > warning),
+                    "drifted": bool(trained and value > warning),
+                    "trained": trained,
                 }
             )
-        out = pd.DataFrame(rows, columns=["feature", "psi", "pupils", "drifted"])
+        out = pd.DataFrame(
+            rows, columns=["feature", "psi", "pupils", "drifted", "trained"]
+        )
         return out.sort_values("psi", ascending=False, kind="stable").reset_index(
             drop=True
         )

@@ -233,6 +233,14 @@ def build_report(
         f"above {scoring.psi_warning}); check the data before relying on the list"
         for r in psi[psi["drifted"]].itertuples()
     ]
+    untrained = psi.loc[~psi["trained"], "feature"].tolist()
+    if untrained:
+        warnings.append(
+            f"{len(untrained)} feature(s) were missing in every training row (the "
+            f"training data did not reach back far enough): {', '.join(untrained)}. "
+            "The model does not use them, so their values now cannot raise or lower "
+            "a score; retrain on years whose data covers them"
+        )
     for (table, column, rule), n in tally.warnings.items():
         where = table if column is None else f"{table}.{column}"
         warnings.append(f"{where}: {RULES[rule].words} ({n} record(s))")
@@ -267,10 +275,12 @@ def build_report(
                     "psi": None if math.isnan(r.psi) else round(float(r.psi), 6),
                     "pupils": int(r.pupils),
                     "drifted": bool(r.drifted),
+                    "trained": bool(r.trained),
                 }
                 for r in psi.itertuples()
             ],
             "drifted": psi.loc[psi["drifted"], "feature"].tolist(),
+            "not_in_training": untrained,
         },
         "model": {
             "reference": reference,
