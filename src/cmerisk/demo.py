@@ -53,6 +53,12 @@ INDEX = "index.html"
 INDEX_TEMPLATE = "demo_index.html.j2"
 MLFLOW_UI = ".venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000"
 CAPACITY = 200
+#: The demo LA's latest school year starts in this year (2024/25): whatever the
+#: number of years, the list is made at the summer census of 2024/25.
+LAST_YEAR = 2024
+#: Five years: the first two train the model; its 12-month windows are covered
+#: from the second (features over windows the data does not reach are missing).
+YEARS = 5
 
 Say = Callable[[str], None]
 
@@ -164,7 +170,7 @@ def run_demo(
     out_dir: Path,
     *,
     pupils: int = 50_000,
-    years: int = 4,
+    years: int = YEARS,
     seed: int = 0,
     quiet: bool = False,
     capacity: int = CAPACITY,
@@ -214,7 +220,14 @@ def run_demo(
         timings=timings,
         console=console,
     ):
-        synth = generate_la(data_dir, pupils=pupils, years=years, seed=seed, key=key)
+        synth = generate_la(
+            data_dir,
+            pupils=pupils,
+            years=years,
+            first_year=LAST_YEAR - years + 1,
+            seed=seed,
+            key=key,
+        )
     as_of = scoring_date(date.fromisoformat(synth.last_date))
 
     with _step(

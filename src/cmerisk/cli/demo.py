@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cmerisk.cli._common import handle_errors, out
+from cmerisk.demo import YEARS
 from cmerisk.errors import EXIT_CONFIG, EXIT_DATA, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 EPILOG = (
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = 50_000,
         years: Annotated[
             int, typer.Option(min=4, max=12, help="School years of data.")
-        ] = 4,
+        ] = YEARS,
         seed: Annotated[int, typer.Option(help="Random seed of the synthetic LA.")] = 0,
         quiet: Annotated[
             bool, typer.Option("--quiet", help="No step messages.")
