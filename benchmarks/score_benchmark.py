@@ -13,7 +13,11 @@ fresh child process, and reports:
 - the ratio of predict-and-write (the ``predict`` and ``write`` stages: input
   matrix, calibrated probabilities, drift bins, spill, ranking, the list files)
   to the time LightGBM's own ``Booster.predict`` spends on the same feature
-  matrices in the same run (measured by wrapping it; goal: within 1.5x).
+  matrices in the same run (measured by wrapping it; goal: within 1.5x), with
+  the parts that make it up (booster and calibration, drift bins, ranking, the
+  list files, the summary report) and the ratio of the per-chunk path alone
+  (model matrix, booster, calibration, drift bins, score spill) to the booster;
+- each run's load average before and after (the machine is shared).
 
 The model is a bundle given with ``--model``, or one trained here on a
 20,000-pupil, five-year synthetic LA with the project's training pipeline.
@@ -107,6 +111,20 @@ def _train(folder: Path, out: Path) -> Path:
     return Path(result.bundle_path)
 
 
+def _clock(owner: Any, name: str, key: str, spent: dict[str, float]) -> None:
+    """Replace ``owner.name`` by a wrapper adding its wall time to ``spent[key]``."""
+    original = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, timed)
+
+
 def _child(
     data: str,
     model: str,
@@ -148,6 +166,14 @@ def _child(
 
     cmerisk.score.predict_matrix = scoring_predict  # type: ignore[assignment]
     lgb.Booster.predict = timed_predict  # type: ignore[method-assign]
+    # where predict-and-write goes beyond the booster (the rest of each stage is
+    # the model matrix, and each chunk's score spill)
+    parts: dict[str, float] = {}
+    _clock(cmerisk.score, "predict_matrix", "booster_and_calibration", parts)
+    _clock(cmerisk.score.DriftCounter, "add", "drift_bins", parts)
+    _clock(cmerisk.score._Run, "_rank", "rank_and_band", parts)
+    _clock(cmerisk.score, "write_lists", "list_files", parts)
+    _clock(cmerisk.score, "build_report", "summary_report", parts)
     start = time.perf_counter()
     summary = score_la(
         Path(data),
@@ -164,6 +190,9 @@ def _child(
             "timings_seconds": summary.timings,
             "counts": summary.counts,
             "chunks": summary.report["chunks"],
+            "predict_and_write_parts_seconds": {
+                k: round(v, 3) for k, v in parts.items()
+            },
             "booster_predict": {
                 k: round(v, 3) if isinstance(v, float) else v for k, v in spent.items()
             },
@@ -287,6 +316,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t = result["timings_seconds"]
         predict_write = t["predict"] + t["write"]
         booster = result["booster_predict"]["seconds"]
+        parts = result["predict_and_write_parts_seconds"]
+        rows_scored = max(result["counts"]["scored"], 1)
+        # the per-chunk path alone: model matrix, booster, calibration, drift
+        # bins and each chunk's score spill (no LA-wide ranking, no list files)
+        chunk_path = predict_write - sum(
+            parts.get(k, 0.0) for k in ("rank_and_band", "list_files", "summary_report")
+        )
         result.update(
             pupils=n,
             data_gb=round(
@@ -297,6 +333,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             predict_and_write_over_booster_predict=round(predict_write / booster, 2)
             if booster
             else None,
+            chunk_path_seconds=round(chunk_path, 2),
+            chunk_path_over_booster_predict=round(chunk_path / booster, 2)
+            if booster
+            else None,
+            microseconds_per_pupil={
+                "booster_predict": round(booster / rows_scored * 1e6, 2),
+                "predict_and_write": round(predict_write / rows_scored * 1e6, 2),
+                **{
+                    k: round(v / rows_scored * 1e6, 2)
+                    for k, v in parts.items()
+                    if k != "booster_and_calibration"
+                },
+            },
             pupils_per_second=round(
                 result["counts"]["scored"] / result["wall_seconds"], 1
             ),
