@@ -104,22 +104,24 @@ class Disparity:
         """The disparity in plain words."""
         lo, hi = self.ratio_ci
         ci = f"{ci_level:.0%} CI {lo:.2f}-{hi:.2f}"
-        who, ref = f"{self.label} ({self.where})", self.reference_label
+        who, ref = self.label, self.reference_label  # `where` is in the JSON
         if self.metric == "missed_rate":
             return (
-                f"Children in {who} who went missing were missed {self.value:.0%} of "
-                f"the time, against {self.reference_value:.0%} for {ref}: "
+                f"In the group '{who}', children who went missing were missed "
+                f"{self.value:.0%} of the time, against {self.reference_value:.0%} for "
+                f"'{ref}': "
                 f"{self.ratio:.2f} times as often ({ci})."
             )
         if self.metric == "false_positive_rate":
             return (
-                f"Pupils in {who} who did not go missing were flagged "
+                f"In the group '{who}', pupils who did not go missing were flagged "
                 f"{self.value:.1%} of the time, against {self.reference_value:.1%} for "
-                f"{ref}: {self.ratio:.2f} times as often ({ci})."
+                f"'{ref}': {self.ratio:.2f} times as often ({ci})."
             )
         return (
-            f"Of the pupils flagged in {who}, {self.value:.0%} went missing, against "
-            f"{self.reference_value:.0%} for {ref}: {self.ratio:.2f} times the "
+            f"Of the pupils flagged in the group '{who}', {self.value:.0%} went "
+            f"missing, against {self.reference_value:.0%} for '{ref}': "
+            f"{self.ratio:.2f} times the "
             f"reference ({ci})."
         )
 

@@ -407,9 +407,21 @@ PROTECTED: Final[tuple[str, ...]] = DEFAULT_PROTECTED
 
 #: Audit groups (the fairness audit's default ``groups``), with readable labels.
 SENSITIVE: Final[tuple[SensitiveSpec, ...]] = (
-    SensitiveSpec(name="sex", label="Sex"),
+    SensitiveSpec(
+        name="sex",
+        label="Sex",
+        value_labels={"F": "girls", "M": "boys", "U": "sex unknown"},
+    ),
     SensitiveSpec(name="ethnicity_major", label="Ethnicity (major group)"),
-    SensitiveSpec(name="first_language", label="First language"),
+    SensitiveSpec(
+        name="first_language",
+        label="First language",
+        value_labels={
+            "English": "first language English",
+            "Other": "first language other than English",
+            "Unclassified": "first language unclassified",
+        },
+    ),
     SensitiveSpec(
         name="sen_provision",
         label="SEN provision",
@@ -417,8 +429,23 @@ SENSITIVE: Final[tuple[SensitiveSpec, ...]] = (
     ),
     SensitiveSpec(name="semh", label="SEMH primary need"),
     SensitiveSpec(name="fsm_eligible", label="FSM eligible"),
-    SensitiveSpec(name="idaci_quintile", label="IDACI quintile (1 = most deprived)"),
-    SensitiveSpec(name="cin_status", label="Social care status"),
+    SensitiveSpec(
+        name="idaci_quintile",
+        label="IDACI quintile (1 = most deprived)",
+        value_labels={
+            q: f"IDACI quintile {q}" for q in ("1 (most deprived)", "2", "3", "4", "5")
+        },
+    ),
+    SensitiveSpec(
+        name="cin_status",
+        label="Social care status",
+        value_labels={
+            "none": "no open social-care episode",
+            "CIN": "children in need",
+            "CPP": "child protection plans",
+            "CLA": "looked-after children",
+        },
+    ),
 )
 AUDIT_COLUMNS: Final[tuple[str, ...]] = tuple(s.name for s in SENSITIVE)
 
