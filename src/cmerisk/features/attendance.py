@@ -56,6 +56,7 @@ import pandas as pd
 from cmerisk import duck
 from cmerisk.data.tables import RawTables
 from cmerisk.features import attendance_sql as sql
+from cmerisk.features.coverage import parquet_mark_files
 from cmerisk.features.frames import member_of
 from cmerisk.features.quality import DataQuality
 from cmerisk.features.window import Windows, attendance_known_at, known_at
@@ -236,12 +237,8 @@ def count_undated_marks(tables: RawTables, *, con: duckdb.DuckDBPyConnection) ->
     Parquet files record null counts in their metadata: when they say there
     are none, the marks are not scanned.
     """
-    files = [str(f) for f in tables.attendance_files]
-    if (
-        "attendance" not in tables.frames
-        and files
-        and all(f.endswith(".parquet") for f in files)
-    ):
+    files = parquet_mark_files(tables)
+    if files:
         meta = con.sql(
             "SELECT count(*) - count(stats_null_count), sum(stats_null_count) "
             "FROM parquet_metadata($files) "

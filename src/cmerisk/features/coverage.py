@@ -47,18 +47,24 @@ from cmerisk.features.window import Coverage, coverage_start, to_timestamps
 __all__ = ["data_coverage", "first_mark"]
 
 
+def parquet_mark_files(tables: RawTables) -> list[str]:
+    """The marks' files when all are Parquet on disk (their metadata can answer
+    some questions without a scan), else an empty list."""
+    files = [str(f) for f in tables.attendance_files]
+    on_disk = "attendance" not in tables.frames
+    if on_disk and files and all(f.endswith(".parquet") for f in files):
+        return files
+    return []
+
+
 def first_mark(tables: RawTables, *, con: duckdb.DuckDBPyConnection) -> date | None:
     """The date of the earliest session mark (None without marks).
 
     Parquet files record each column's minimum in their metadata: when every
     row group has one, the marks are not scanned.
     """
-    files = [str(f) for f in tables.attendance_files]
-    if (
-        "attendance" not in tables.frames
-        and files
-        and all(f.endswith(".parquet") for f in files)
-    ):
+    files = parquet_mark_files(tables)
+    if files:
         rows = con.sql(
             "SELECT count(*) - count(stats_min_value), min(TRY_CAST(stats_min_value "
             "AS DATE)), count(*) - count(TRY_CAST(stats_min_value AS DATE)) "

@@ -29,11 +29,9 @@ Examples
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +40,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cmerisk.errors import DataError
+from cmerisk.reports.render import data_uri, environment
+from cmerisk.scoring.atomic import write_text
 from cmerisk.spec import GROUP_TITLES
 
 if TYPE_CHECKING:
     from cmerisk.tracking import TrackedRun
 
-TEMPLATES = Path(__file__).parent / "templates"
 HTML_TEMPLATE = "model_card.html.j2"
 MARKDOWN_TEMPLATE = "model_card.md.j2"
 HTML_FILE = "model_card.html"
@@ -458,19 +457,6 @@ def model_card(
     )
 
 
-def _environment(*, html: bool) -> Any:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=html,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _context(card: ModelCard) -> dict[str, Any]:
     metrics = card.metrics
     primary_rows = {
@@ -503,11 +489,8 @@ def _context(card: ModelCard) -> dict[str, Any]:
 
 def render_html(card: ModelCard) -> str:
     """The card as one self-contained HTML page (plots embedded as data URIs)."""
-    images = {
-        title: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        for title, png in card.images.items()
-    }
-    env = _environment(html=True)
+    images = {title: data_uri(png) for title, png in card.images.items()}
+    env = environment(html=True, keep_trailing_newline=True)
     return env.get_template(HTML_TEMPLATE).render(**_context(card), images=images)
 
 
@@ -515,22 +498,10 @@ def render_markdown(
     card: ModelCard, *, image_links: Mapping[str, str] | None = None
 ) -> str:
     """The card as Markdown; ``image_links`` maps an image title to a relative path."""
-    env = _environment(html=False)
+    env = environment(html=False, keep_trailing_newline=True)
     return env.get_template(MARKDOWN_TEMPLATE).render(
         **_context(card), image_links=dict(image_links or {})
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_model_card(
@@ -567,9 +538,10 @@ def write_model_card(
             links[title] = Path(
                 os.path.relpath((run / name).resolve(), out.resolve())
             ).as_posix()
+    out.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out / HTML_FILE, out / MARKDOWN_FILE
-    _write_atomic(html_path, render_html(card))
-    _write_atomic(md_path, render_markdown(card, image_links=links))
+    write_text(html_path, render_html(card))
+    write_text(md_path, render_markdown(card, image_links=links))
     return html_path, md_path
 
 
