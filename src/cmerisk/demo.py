@@ -362,8 +362,8 @@ def write_index(result: DemoResult, *, synth_rows: dict[str, int]) -> Path:
 
     import pandas as pd
 
+    from cmerisk.atomic import write_text
     from cmerisk.reports.render import environment
-    from cmerisk.scoring.atomic import write_text
 
     env = environment()
     out = result.out_dir

@@ -123,7 +123,7 @@ def rank_bands(
 
 
 def _write_table(table: pd.DataFrame, out_dir: Path, stem: str) -> list[Path]:
-    from cmerisk.scoring.atomic import atomic_path
+    from cmerisk.atomic import atomic_path
 
     paths = []
     for suffix in (".csv", ".parquet"):
@@ -168,9 +168,9 @@ def write_explanations(
     model_name
         How pages name the model (default: from the bundle's metadata).
     """
+    from cmerisk.atomic import write_json
     from cmerisk.explain import explain_bundle
     from cmerisk.reports.pupil_cards import write_pupil_pages
-    from cmerisk.scoring.atomic import write_json
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -229,8 +229,8 @@ def write_explanations(
     )
     files.append(pages[0])
     if plots and len(ex):
+        from cmerisk.atomic import atomic_path
         from cmerisk.reports.explain_plots import global_plots
-        from cmerisk.scoring.atomic import atomic_path
 
         (out / "plots").mkdir(exist_ok=True)
         for fname, png in global_plots(ex).items():

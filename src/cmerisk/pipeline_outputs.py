@@ -18,13 +18,12 @@ A run folder (``--out``) and the MLflow run hold the same layout::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cmerisk.atomic import atomic_path
 from cmerisk.model.provenance import package_versions
 
 if TYPE_CHECKING:
@@ -38,11 +37,10 @@ EXPLAIN_FOLDER = "explain"
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to ``path`` atomically, making its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(text.encode("utf-8") if isinstance(text, str) else text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 def plots(result: ExperimentResult) -> dict[str, bytes]:

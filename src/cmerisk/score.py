@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from cmerisk.atomic import Staging
 from cmerisk.errors import DataError
 from cmerisk.scoring import chunks
-from cmerisk.scoring.atomic import Staging
 from cmerisk.scoring.bands import BANDS, rank_and_band
 from cmerisk.scoring.drift import DriftCounter
 from cmerisk.scoring.model import check_features, model_identity, open_model

@@ -70,7 +70,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from datetime import date
     from pathlib import Path
-    import cmerisk.scoring.atomic as atomic
+    import cmerisk.atomic as atomic
 
     real_replace = os.replace
     calls = []

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` via a temporary file in the same folder."""
-    from cmerisk.scoring.atomic import atomic_path
+    from cmerisk.atomic import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -23,7 +23,7 @@ _STYLE = {"error": "bold red", "reject": "yellow", "warning": "cyan"}
 
 def _write_json(report: ValidationReport, path: Path) -> None:
     """Write the report (no identifiers) atomically."""
-    from cmerisk.scoring.atomic import write_json
+    from cmerisk.atomic import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, report.to_dict())

@@ -304,7 +304,7 @@ def write_fairness_report(
     """
     import json
 
-    from cmerisk.scoring.atomic import write_text
+    from cmerisk.atomic import write_text
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cmerisk.atomic import write_text
 from cmerisk.errors import DataError
 from cmerisk.reports.render import data_uri, environment
-from cmerisk.scoring.atomic import write_text
 from cmerisk.spec import GROUP_TITLES
 
 if TYPE_CHECKING:

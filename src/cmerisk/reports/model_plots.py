@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from cmerisk.atomic import atomic_path
 from cmerisk.reports.render import figure, png
-from cmerisk.scoring.atomic import atomic_path
 
 TITLES = {
     "model": "LightGBM (calibrated)",

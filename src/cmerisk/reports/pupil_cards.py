@@ -26,8 +26,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cmerisk.atomic import write_text
 from cmerisk.reports.render import data_uri, environment
-from cmerisk.scoring.atomic import write_text
 from cmerisk.spec import GROUP_TITLES
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 The lists are assembled by DuckDB from the run's spill files (scores, ranks
 and reasons of every chunk), sorted out of core, and written to temporary
 files beside their targets, which replace the targets only once the whole run
-has succeeded (:class:`cmerisk.scoring.atomic.Staging`).
+has succeeded (:class:`cmerisk.atomic.Staging`).
 
 ``risk_list.csv`` / ``.parquet`` (one row per pupil scored, best rank first):
 
@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cmerisk.scoring.atomic import Staging
+from cmerisk.atomic import Staging
 
 REASONS: Final[int] = 3
 
@@ -110,7 +110,7 @@ def copy_query(
 ) -> Path:
     """Run ``query`` and write its rows to ``path`` as ``csv`` or ``parquet``.
 
-    Runs write to a staged temporary path (:class:`~cmerisk.scoring.atomic.Staging`)
+    Runs write to a staged temporary path (:class:`~cmerisk.atomic.Staging`)
     that is moved over the real output only when the whole run has succeeded.
     """
     options = (

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cmerisk.scoring.atomic import atomic_path, replace_folder, write_json, write_text
+from cmerisk.atomic import atomic_path, replace_folder, write_json, write_text
 
 
 def test_failure_mid_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):

@@ -1,6 +1,6 @@
 """Write-then-rename: an output file is either the old one, the new one, or absent.
 
-Every output of a scoring run is first written to a hidden temporary file in
+Every output (risk lists, reports, plots, models) is first written to a hidden temporary file in
 the same folder, flushed to disk, then moved over the target with
 :func:`os.replace` (atomic on one filesystem). A run killed half-way leaves at
 worst a stray ``.*.tmp`` file, never a half-written list.
