@@ -22,6 +22,7 @@ import time
 
 #: In the order they run: cheap ones first, so a broken set-up shows early.
 BENCHMARKS: dict[str, str] = {
+    "omp": "LightGBM fits with sleeping vs spinning OpenMP threads, under load",
     "evaluate": "bootstrap CIs of the test-year metrics vs a resampling loop",
     "fairness": "fairness audit vs a numpy loop and fairlearn's bootstrap",
     "validate": "validating one LA-year vs the textbook key check",
