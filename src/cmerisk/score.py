@@ -46,6 +46,7 @@ from cmerisk.scoring.outputs import scores_table, write_lists
 from cmerisk.scoring.summary import ScoreSummary, StageTimer, Tally, build_report
 
 if TYPE_CHECKING:
+    from cmerisk.features.window import Coverage
     from cmerisk.model.bundle import ModelBundle
 
 __all__ = ["ScoreSummary", "predict_matrix", "score_batch", "score_la"]
@@ -232,6 +233,7 @@ class _Run:
         self.note = note
         self.tally = Tally()
         self.split_seconds = 0.0
+        self.coverage: Coverage | None = None  # the whole LA's, set by run()
         self.drift = DriftCounter(bundle.reference)
         for sub in ("scores", "features", "rejects", "reasons", "marks"):
             (spill / sub).mkdir()
@@ -248,6 +250,7 @@ class _Run:
             digests = {
                 n: chunks.digest_files(t.files) for n, t in sorted(inputs.items())
             }
+            self.coverage = chunks.la_coverage(readable, as_of=self.as_of, con=self.con)
             rows = chunks.count_rows(readable["pupils"], con=self.con)
             n_chunks = chunks.bucket_count(rows, chunk_size=self.chunk_size)
             self.note("split", 0, 1)
@@ -346,7 +349,11 @@ class _Run:
         id_col = self.bundle.spec.id
         work_dir = self.spill / "marks" / f"{k:05d}"
         chunk = prepare_chunk(
-            folder, as_of=self.as_of, work_dir=work_dir, timer=self.timer
+            folder,
+            as_of=self.as_of,
+            work_dir=work_dir,
+            timer=self.timer,
+            coverage=self.coverage,
         )
         shutil.rmtree(work_dir, ignore_errors=True)  # rewritten marks: used up
         features = chunk.features

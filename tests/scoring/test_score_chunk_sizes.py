@@ -108,3 +108,27 @@ def test_every_chunk_can_spill(clean_la, tiny_model, tmp_path, spilling_features
     n = summary.report["chunks"]["count"]
     assert n == 3 and len(spilling_features) == n
     assert len(set(spilling_features)) == n  # a spill folder of its own per chunk
+
+
+def test_every_chunk_is_given_the_whole_las_coverage(
+    clean_la, tiny_model, tmp_path, monkeypatch
+):
+    """Chunks share the LA's coverage: a chunk of pupils who all joined late must
+    not read its windows as reaching before the data (features/coverage.py)."""
+    from cmerisk.data.load import read_tables
+    from cmerisk.features import build_features
+
+    real = prepare.build_features
+    given = []
+
+    def spy(*args, coverage=None, **kwargs):
+        given.append(coverage)
+        return real(*args, coverage=coverage, **kwargs)
+
+    monkeypatch.setattr(prepare, "build_features", spy)
+    summary = score_la(
+        clean_la, model=tiny_model, as_of=AS_OF, out_dir=tmp_path / "out", chunk_size=5
+    )
+    whole = build_features(read_tables(clean_la), as_of=AS_OF).attrs["coverage"]
+    assert len(given) == summary.report["chunks"]["count"] > 1
+    assert all(c is not None and c.as_dict() == whole for c in given)

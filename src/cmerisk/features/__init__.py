@@ -37,6 +37,7 @@ from cmerisk.features.registry import (
     SENSITIVE,
 )
 from cmerisk.features.sources import FEATURE_SOURCES
+from cmerisk.features.window import Coverage
 from cmerisk.spec import DatasetSpec
 
 __all__ = [
@@ -66,6 +67,7 @@ def build_features(
     threads: int | None = None,
     progress: Progress | None = None,
     data_start: date | None = None,
+    coverage: Coverage | None = None,
 ) -> pd.DataFrame:
     """One row of point-in-time features per pupil on roll at ``as_of``.
 
@@ -93,6 +95,10 @@ def build_features(
         day's term or the first attendance mark, whichever is earlier
         (:mod:`~cmerisk.features.coverage`); attendance features never reach
         before the first mark.
+    coverage
+        The data's coverage measured by the caller, used as it is (scoring
+        measures it over the whole LA, so every chunk of pupils gets the same;
+        see :func:`cmerisk.scoring.chunks.la_coverage`).
 
     Returns
     -------
@@ -113,6 +119,7 @@ def build_features(
         threads=threads,
         progress=progress,
         data_start=data_start,
+        coverage=coverage,
     ).frame
 
 

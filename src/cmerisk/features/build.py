@@ -121,11 +121,14 @@ def prepare(
     on_dirty: OnDirty = "count",
     con: duckdb.DuckDBPyConnection | None = None,
     data_start: date | None = None,
+    coverage: Coverage | None = None,
 ) -> Prepared:
     """Check the tables' columns, clean the small tables once, fix the coverage.
 
     ``data_start`` is the first day the records are complete from; by default
-    it is read from the tables (:mod:`~cmerisk.features.coverage`).
+    it is read from the tables (:mod:`~cmerisk.features.coverage`). A
+    ``coverage`` measured by the caller (scoring, over the whole LA before it
+    is split into chunks of pupils) is used as it is.
 
     Raises
     ------
@@ -139,12 +142,15 @@ def prepare(
     marks_start = None
     if tables.has("attendance"):
         if con is None:
-            with att.connect() as own:
-                marks_start = first_mark(tables, con=own)
+            if coverage is None:
+                with att.connect() as own:
+                    marks_start = first_mark(tables, con=own)
         else:
             quality.add("attendance_undated", att.count_undated_marks(tables, con=con))
-            marks_start = first_mark(tables, con=con)
-    coverage = data_coverage(frames, marks_start=marks_start, data_start=data_start)
+            if coverage is None:
+                marks_start = first_mark(tables, con=con)
+    if coverage is None:
+        coverage = data_coverage(frames, marks_start=marks_start, data_start=data_start)
     return Prepared(tables=tables, frames=frames, quality=quality, coverage=coverage)
 
 
@@ -263,6 +269,7 @@ def build_feature_frame(
     threads: int | None = None,
     progress: Progress | None = None,
     data_start: date | None = None,
+    coverage: Coverage | None = None,
 ) -> FeatureFrame:
     """Features of every pupil on roll at ``as_of``, with data-quality counts.
 
@@ -271,5 +278,7 @@ def build_feature_frame(
     with att.connect(
         memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
     ) as con:
-        prepared = prepare(tables, on_dirty=on_dirty, con=con, data_start=data_start)
+        prepared = prepare(
+            tables, on_dirty=on_dirty, con=con, data_start=data_start, coverage=coverage
+        )
         return features_at(prepared, as_of=as_of, con=con, progress=progress)

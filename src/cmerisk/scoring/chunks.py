@@ -40,16 +40,21 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
+import pandas as pd
 
 from cmerisk import duck
 from cmerisk.data.contract import REQUIRED_TABLES, TABLES
 from cmerisk.data.findings import ValidationReport
 from cmerisk.data.load import CSV_ENCODINGS, TableFiles, find_tables
 from cmerisk.errors import DataError
+
+if TYPE_CHECKING:
+    from cmerisk.features.window import Coverage
 
 #: The SQL expression that places a pupil's records in a bucket; null ids go to 0.
 #: Ids are compared as text, as the loader reads them: a number id 123 in one
@@ -421,3 +426,46 @@ def new_spill_folder(parent: Path) -> Path:
         if pid.isdigit() and not psutil.pid_exists(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent))
+
+
+#: The tables and date columns whose earliest date sets the data's coverage.
+_FIRST_DATES: Final[dict[str, str]] = {
+    "census": "census_date",
+    "attendance_termly": "term_start",
+    "attendance": "date",
+}
+
+
+def la_coverage(
+    tables: Mapping[str, TableFiles], *, as_of: date, con: duckdb.DuckDBPyConnection
+) -> Coverage | None:
+    """The whole LA's coverage, for every chunk of pupils to share.
+
+    Each chunk would otherwise read its own (its pupils' earliest census day and
+    mark), and a chunk of pupils who all joined late would see its windows as
+    uncovered. Only records dated before ``as_of`` count. None when a date
+    column holds no ISO date the query can read (each chunk then reads its own
+    from the typed tables).
+    """
+    from cmerisk.features.coverage import data_coverage
+
+    first: dict[str, date | None] = {}
+    for name, column in _FIRST_DATES.items():
+        if name not in tables:
+            continue
+        day = f"TRY_CAST({column} AS DATE)"
+        value = (
+            relation(tables[name], con)
+            .filter(f"{day} < DATE '{as_of.isoformat()}'")
+            .aggregate(f"min({day})")
+            .fetchall()[0][0]
+        )
+        if value is None:
+            return None
+        first[name] = value
+    frames = {
+        name: pd.DataFrame({_FIRST_DATES[name]: [pd.Timestamp(value)]})
+        for name, value in first.items()
+        if name != "attendance"
+    }
+    return data_coverage(frames, marks_start=first.get("attendance"))

@@ -24,6 +24,7 @@ from cmerisk.data.tables import RawTables
 from cmerisk.data.validate import drop_rejected, validate_tables
 from cmerisk.errors import DataError
 from cmerisk.features import build_features
+from cmerisk.features.window import Coverage
 from cmerisk.scoring.chunks import ROW_COLUMN
 from cmerisk.scoring.summary import StageTimer
 
@@ -134,7 +135,12 @@ def pupil_ids(tables: RawTables) -> set[str]:
 
 
 def prepare_chunk(
-    folder: Path, *, as_of: date, work_dir: Path, timer: StageTimer | None = None
+    folder: Path,
+    *,
+    as_of: date,
+    work_dir: Path,
+    timer: StageTimer | None = None,
+    coverage: Coverage | None = None,
 ) -> Chunk:
     """Read, validate and featurise one chunk folder.
 
@@ -149,6 +155,9 @@ def prepare_chunk(
         rejected rows, and DuckDB's spill folder for the features.
     timer
         Adds the time spent to its ``load_validate`` and ``features`` stages.
+    coverage
+        The whole LA's coverage (:func:`~cmerisk.scoring.chunks.la_coverage`),
+        so every chunk's windows are judged alike; None: read from the chunk.
 
     Raises
     ------
@@ -169,7 +178,11 @@ def prepare_chunk(
         usable = drop_rejected(tables, report, work_dir=work_dir)
     with timer("features"):
         features = build_features(
-            usable, as_of=as_of, memory_limit="1GB", temp_directory=work_dir / "duckdb"
+            usable,
+            as_of=as_of,
+            memory_limit="1GB",
+            temp_directory=work_dir / "duckdb",
+            coverage=coverage,
         )
     quality = features.attrs.get("quality")
     cohort_counts = features.attrs.get("cohort_counts") or {}
