@@ -634,3 +634,13 @@ def test_the_audited_list_is_scorings_list_ties_broken_by_margin():
     # without the margin, ties go by id: a different list, none of whom went missing
     by_id = audit(frame, y_score=probability, capacity=10, **kw)
     assert _value(by_id, "overall", "all", "recall") == 0.0
+
+
+def test_a_flag_sentence_names_the_characteristic_of_a_yes_no_group() -> None:
+    from cmerisk.fairness_audit import _named
+
+    assert _named("Yes", "FSM eligible") == "FSM eligible: yes"
+    assert _named("Unknown", "Ethnicity (major group)") == (
+        "Ethnicity (major group): unknown"
+    )
+    assert _named("SEN support", "SEN provision") == "SEN support"

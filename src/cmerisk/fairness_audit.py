@@ -37,6 +37,7 @@ import pandas as pd
 
 from cmerisk.config import GateConfig
 from cmerisk.fairness_bootstrap import COUNTS, RATES
+from cmerisk.fairness_groups import UNKNOWN
 
 SUPPRESSED = "c"
 SCHEMA = "cmerisk-fairness-audit/1"
@@ -126,6 +127,19 @@ class Disparity:
         )
 
 
+#: Group labels that do not say which characteristic they belong to.
+_BARE_LABELS = frozenset({"Yes", "No", UNKNOWN})
+
+
+def _named(label: str, title: str) -> str:
+    """A group's label that names its characteristic: 'FSM eligible: yes'.
+
+    >>> _named("Yes", "FSM eligible"), _named("SEN support", "SEN provision")
+    ('FSM eligible: yes', 'SEN support')
+    """
+    return f"{title}: {label.lower()}" if label in _BARE_LABELS else label
+
+
 def _num(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
@@ -176,12 +190,13 @@ class FairnessAudit:
         return sorted(out, key=lambda x: (order[x.metric], -departure(x)))
 
     def _disparity(self, r: Any) -> Disparity:
+        title = {g.name: g.title for g in self.groupings}.get(r.grouping, r.grouping)
         return Disparity(
             grouping=r.grouping,
             group=r.group,
-            label=r.label,
+            label=_named(r.label, title),
             where=r.where,
-            reference_label=r.reference_label,
+            reference_label=_named(r.reference_label, title),
             metric=r.metric,
             value=r.value,
             reference_value=r.reference_value,
