@@ -175,6 +175,21 @@ def test_first_mark_from_memory_or_parquet_metadata(kind: str, tmp_path: Path) -
         assert first_mark(tables, con=con) == expected
 
 
+def test_first_mark_of_text_dates_compares_dates_and_skips_unreadable_ones(
+    tmp_path: Path,
+) -> None:
+    """Marks read as text: '2022-10-01' < '2022-9-30' as strings; a bad date
+    ('2021-13-45') is not the start and does not stop the build."""
+    marks = tiny.attendance()
+    expected = marks["date"].min().date()
+    text = marks.assign(date=marks["date"].dt.strftime("%Y-%m-%d"))
+    text.loc[text.index[0], "date"] = "2021-13-45"
+    path = tmp_path / "marks.parquet"
+    text.to_parquet(path)  # a string column: no date statistics to read
+    with connect() as con:
+        assert first_mark(RawTables({}, attendance_files=[path]), con=con) == expected
+
+
 def test_the_build_reads_the_coverage_from_the_tables() -> None:
     r = build_feature_frame(tiny.tiny_tables(), as_of=tiny.AS_OF)
     # marks from 1 September 2022, census from May 2023: the marks start the data

@@ -73,7 +73,13 @@ def first_mark(tables: RawTables, *, con: duckdb.DuckDBPyConnection) -> date | N
         ).fetchall()
         if rows and rows[0][0] == 0 and rows[0][2] == 0 and rows[0][1] is not None:
             return _as_date(rows[0][1])
-    rows = tables.attendance_relation(con).aggregate("min(date)").fetchall()
+    # TRY_CAST: marks read as text (a CSV) compare as dates, not strings; a date
+    # DuckDB cannot read is left to validation, never taken as the start
+    rows = (
+        tables.attendance_relation(con)
+        .aggregate("min(TRY_CAST(date AS DATE))")
+        .fetchall()
+    )
     return _as_date(rows[0][0]) if rows else None
 
 
