@@ -318,6 +318,9 @@ class _Run:
                 pages = self.spill / "pupils" if self.explain != "none" else None
                 staged.folder(self.out_dir / "pupils", pages)
             report["timings_seconds"] = self.timer.rounded()
+            # the first days the records and the attendance cover: features whose
+            # window reaches before them are missing (docs/features.md)
+            report["coverage"] = self.coverage.as_dict() if self.coverage else None
             text = json.dumps(report, indent=2, allow_nan=False) + "\n"
             staged.path(self.out_dir / "summary.json").write_text(
                 text, encoding="utf-8"

@@ -132,3 +132,4 @@ def test_every_chunk_is_given_the_whole_las_coverage(
     whole = build_features(read_tables(clean_la), as_of=AS_OF).attrs["coverage"]
     assert len(given) == summary.report["chunks"]["count"] > 1
     assert all(c is not None and c.as_dict() == whole for c in given)
+    assert summary.report["coverage"] == whole  # and summary.json says what it was
