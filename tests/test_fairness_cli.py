@@ -93,6 +93,28 @@ def test_predictions_need_a_spec_and_model_needs_data(predictions, tmp_path):
     assert result.exit_code == 2 and "--spec" in result.output
     result = _run("--model", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "either --data or --features" in result.output
+    result = _run(
+        "--model",
+        str(tmp_path),
+        "--features",
+        str(predictions),
+        "--margin-column",
+        "m",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 2 and "--margin-column goes with" in result.output
+    result = _run(
+        "--model",
+        str(tmp_path),
+        "--data",
+        str(tmp_path),
+        "--as-of",
+        "20240516",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.exit_code == 2 and "is not a date" in result.output
 
 
 def test_audit_of_a_saved_model_bundle_on_a_feature_table(tmp_path):

@@ -16,7 +16,7 @@ missed-children rate by group, the flagged disparities and the gate outcome.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -286,6 +286,18 @@ def register(app: typer.Typer) -> None:
                 )
             if (data is None) == (features is None):
                 _usage("with --model, give either --data or --features")
+            if margin_column is not None:
+                _usage(
+                    "--margin-column goes with --predictions (--model scores itself)"
+                )
+            when = date.min  # read below when --data is given
+            if data is not None:
+                if as_of is None:
+                    _usage("--data needs --as-of YYYY-MM-DD")
+                try:
+                    when = datetime.strptime(as_of, "%Y-%m-%d").date()
+                except ValueError:
+                    _usage(f"--as-of {as_of!r} is not a date")
             from cmerisk.cli.explain import resolve
             from cmerisk.model.bundle import load_bundle
 
@@ -293,12 +305,6 @@ def register(app: typer.Typer) -> None:
             spec = bundle.spec
             config = config or bundle.config
             if data is not None:
-                if as_of is None:
-                    _usage("--data needs --as-of YYYY-MM-DD")
-                try:
-                    when = date.fromisoformat(as_of)
-                except ValueError:
-                    _usage(f"--as-of {as_of!r} is not a date")
                 frame = _labelled_frame(bundle, data=data, as_of=when, quiet=quiet)
                 source = f"{data.name} at {when}"
             else:
