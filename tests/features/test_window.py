@@ -126,3 +126,12 @@ def test_events_between_is_open_at_the_start_and_closed_at_the_end() -> None:
     )
     got = events_between(frame, table="cme_episodes", start=AS_OF, end=date(2024, 6, 1))
     assert got["pupil_id"].tolist() == ["p1", "p2"]
+
+
+def test_a_coverage_given_only_as_records_also_bounds_the_attendance() -> None:
+    from cmerisk.features.window import Coverage
+
+    start = date(2022, 9, 1)
+    w = Windows.at(date(2023, 5, 18), coverage=Coverage(records=start))
+    assert not w.covers(date(2022, 5, 18), attendance=True)
+    assert w.covers(date(2022, 9, 1), attendance=True)

@@ -194,7 +194,10 @@ class Windows:
         ``attendance=True`` asks about session marks or termly totals (their
         own coverage); otherwise about the census and the event tables.
         """
-        first = self.coverage.attendance if attendance else self.coverage.records
+        records = self.coverage.records
+        # attendance is never complete from before the records (the docstring's
+        # promise), so a coverage given only as records bounds both
+        first = (self.coverage.attendance or records) if attendance else records
         return first is None or start >= first
 
     @property
