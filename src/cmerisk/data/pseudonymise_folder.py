@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from cmerisk import duck
+from cmerisk.atomic import temp_sibling
 from cmerisk.data.pseudonymise import (
     looks_pseudonymised,
     pseudonymise_many,
@@ -118,7 +119,7 @@ def _upn_map(
 
 def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
     """Write ``target`` via a temporary file in the same folder, then rename."""
-    tmp = target.with_name(f".{target.name}.partial")
+    tmp = temp_sibling(target, suffix=".partial")  # unique: runs may overlap
     try:
         write(tmp)
         os.replace(tmp, target)

@@ -17,12 +17,12 @@ Examples
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cmerisk.atomic import write_text
 from cmerisk.features.missing import MISSING_WHEN
 from cmerisk.features.quality import rules_markdown
 from cmerisk.features.registry import FEATURES
@@ -86,9 +86,7 @@ def refresh(text: str) -> str:
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DOC
     new = refresh(path.read_text(encoding="utf-8"))
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, new)
     print(f"refreshed {path}")
 
 

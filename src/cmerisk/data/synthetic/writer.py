@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cmerisk.atomic import write_text
 from cmerisk.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -54,11 +55,7 @@ def write_table(table: pa.Table, path: Path, *, store_schema: bool = True) -> No
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def is_synthetic_output(path: Path) -> bool:
