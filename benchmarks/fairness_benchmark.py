@@ -42,17 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cmerisk.config import FairnessConfig
+
 RESULTS = Path(__file__).parent / "results" / "fairness.json"
-GROUPS = [
-    "sex",
-    "ethnicity_major",
-    "sen_provision",
-    "semh",
-    "fsm_eligible",
-    "idaci_quintile",
-    "cin_status",
-    "first_language",
-]
+GROUPS = FairnessConfig().groups  # the audit's default groups
 
 
 def make_year(

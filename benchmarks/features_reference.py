@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cmerisk.data import codes
+from cmerisk.features.attendance import AGG_COLUMNS
 from cmerisk.features.window import Windows
 
 RANK = {
@@ -29,16 +30,7 @@ RANK = {
 }
 
 #: The columns both implementations return (besides bad_code).
-COUNT_COLUMNS = [
-    "n_marks", "n_unknown", "n_bad_session", "n_outside", "dup_identical", "dual",
-    "conflicting",
-    "possible_term", "absent_term", "authorised_term", "unauthorised_term",
-    "possible_year", "absent_year", "authorised_year", "unauthorised_year",
-    "possible_last_year", "absent_last_year", "authorised_last_year",
-    "unauthorised_last_year",
-    "unresolved_n", "c2", "e", "kb", "late", "counted_days_12m", "longest_run",
-    "current_run",
-]  # fmt: skip
+COUNT_COLUMNS = list(AGG_COLUMNS)
 
 
 def _code_frame() -> pd.DataFrame:
