@@ -114,7 +114,7 @@ def test_predictions_need_a_spec_and_model_needs_data(predictions, tmp_path):
         "--out",
         str(tmp_path / "o"),
     )
-    assert result.exit_code == 2 and "is not a date" in result.output
+    assert result.exit_code == 2 and "--as-of must be a date like" in result.output
 
 
 def test_audit_of_a_saved_model_bundle_on_a_feature_table(tmp_path):

@@ -22,6 +22,12 @@ class CmeriskError(Exception):
     exit_code: int = EXIT_DATA
 
 
+class UsageError(CmeriskError):
+    """A command-line value is malformed (e.g. a date not like 2025-05-15)."""
+
+    exit_code = EXIT_USAGE
+
+
 class DataError(CmeriskError):
     """Input data is missing, malformed or cannot make what is asked of it."""
 

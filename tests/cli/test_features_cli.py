@@ -71,7 +71,7 @@ def test_a_bad_date_is_a_message_not_a_traceback(
             str(tmp_path / "f.parquet"),
         ],
     )
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert "--as-of must be a date like" in result.output
     assert "Traceback" not in result.output
 

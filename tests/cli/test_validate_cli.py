@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cmerisk.cli import app
 from cmerisk.data.contract import TABLES
-from cmerisk.errors import EXIT_CONFIG, EXIT_DATA, EXIT_INTERNAL, EXIT_OK
+from cmerisk.errors import EXIT_DATA, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 _spec = importlib.util.spec_from_file_location(
     "_tiny_la_for_cli", Path(__file__).parents[1] / "data" / "tiny_la.py"
@@ -74,7 +74,7 @@ def test_bad_data_exits_1_naming_table_column_rule_without_identifiers(
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--as-of", "16/05/2024"], EXIT_CONFIG, "--as-of must be a date"),
+        (["--as-of", "16/05/2024"], EXIT_USAGE, "--as-of must be a date"),
         ([], EXIT_DATA, "is not a folder"),
     ],
 )

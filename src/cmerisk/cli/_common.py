@@ -19,7 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from cmerisk.errors import EXIT_INTERNAL, CmeriskError, ConfigError
+from cmerisk.errors import EXIT_INTERNAL, CmeriskError, UsageError
 
 #: Results go to stdout; messages, warnings and progress to stderr.
 out = Console()
@@ -87,7 +87,10 @@ def info(message: str, *, quiet: bool = False) -> None:
 
 
 def parse_date(value: str, *, option: str = "--as-of") -> date:
-    """A YYYY-MM-DD option value as a date, or a ConfigError naming the option.
+    """A YYYY-MM-DD option value as a date, or a UsageError (exit 2) naming it.
+
+    Every command parses its dates here, so a bad date gets the same message
+    and exit code from each.
 
     >>> parse_date("2024-05-16")
     datetime.date(2024, 5, 16)
@@ -95,6 +98,6 @@ def parse_date(value: str, *, option: str = "--as-of") -> date:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise ConfigError(
+        raise UsageError(
             f"{option} must be a date like 2024-05-16, got {value!r}"
         ) from None

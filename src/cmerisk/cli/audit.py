@@ -16,13 +16,13 @@ missed-children rate by group, the flagged disparities and the gate outcome.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from cmerisk.cli._common import err, handle_errors, info, out, warn
+from cmerisk.cli._common import err, handle_errors, info, out, parse_date, warn
 from cmerisk.errors import EXIT_CONFIG, EXIT_DATA, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -294,10 +294,7 @@ def register(app: typer.Typer) -> None:
             if data is not None:
                 if as_of is None:
                     _usage("--data needs --as-of YYYY-MM-DD")
-                try:
-                    when = datetime.strptime(as_of, "%Y-%m-%d").date()
-                except ValueError:
-                    _usage(f"--as-of {as_of!r} is not a date")
+                when = parse_date(as_of)
             from cmerisk.cli.explain import resolve
             from cmerisk.model.bundle import load_bundle
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.progress import TaskID
 
-from cmerisk.cli._common import handle_errors, info, out, progress, warn
+from cmerisk.cli._common import handle_errors, info, out, parse_date, progress, warn
 from cmerisk.errors import (
     EXIT_CONFIG,
     EXIT_DATA,
@@ -41,13 +40,6 @@ _STAGE_TEXT = {
 }
 
 
-def _parse_date(value: str) -> date:
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2025-05-15") from None
-
-
 def _parse_explain(value: str) -> str:
     if value not in ("listed", "all", "none"):
         raise typer.BadParameter(f"{value!r} is not one of listed, all, none")
@@ -73,10 +65,9 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         as_of: Annotated[
-            date,
+            str,
             typer.Option(
                 "--as-of",
-                parser=_parse_date,
                 metavar="YYYY-MM-DD",
                 help="Date the list is for; only records dated before it are used.",
             ),
@@ -112,6 +103,7 @@ def register(app: typer.Typer) -> None:
 
         A score prompts a person to offer support; it never decides anything by itself.
         """
+        day = parse_date(as_of)  # before the model or any table is read
         from cmerisk.score import score_la
 
         mode: Literal["listed", "all", "none"] | None = explain  # type: ignore[assignment]
@@ -129,7 +121,7 @@ def register(app: typer.Typer) -> None:
             summary = score_la(
                 data,
                 model=model,
-                as_of=as_of,
+                as_of=day,
                 capacity=capacity,
                 out_dir=out_dir,
                 explain=mode,
