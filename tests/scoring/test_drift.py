@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from cmerisk.model.reference import build_reference, psi
-from cmerisk.scoring.drift import DriftCounter, bin_counts, psi_from_shares
+from cmerisk.scoring.drift import (
+    LESS_MISSING,
+    MORE_MISSING,
+    VALUES,
+    DriftCounter,
+    bin_counts,
+    psi_from_shares,
+)
+from cmerisk.scoring.summary import drift_warnings
 from cmerisk.spec import DatasetSpec, FeatureSpec
 
 SPEC = DatasetSpec(
@@ -142,3 +150,61 @@ def test_a_feature_missing_in_every_training_row_is_reported_not_drifted():
     assert table.loc["absence", "psi"] > 0.25
     assert not table.loc["absence", "trained"] and not table.loc["absence", "drifted"]
     assert table.loc["phase", "trained"]
+
+
+def _drift_of(train: pd.DataFrame, now: pd.DataFrame) -> pd.DataFrame:
+    counter = DriftCounter(build_reference(train, spec=SPEC))
+    counter.add(now)
+    return counter.table(warning=0.25).set_index("feature")
+
+
+def _phases(rng: np.random.Generator, n: int) -> pd.Categorical:
+    return pd.Categorical(rng.choice(["primary", "secondary"], n))
+
+
+def test_drift_says_whether_the_values_or_the_missing_share_moved():
+    """Half the training rows lacked the value (their years were not covered);
+    now every pupil has one, drawn from the same distribution: a large PSI, but
+    the values did not move. Values that do move are told apart."""
+    rng = np.random.default_rng(4)
+    values = rng.random(4000)
+    half = np.where(np.arange(4000) < 2000, np.nan, values)
+    train = pd.DataFrame({"absence": half, "phase": _phases(rng, 4000)})
+    same = pd.DataFrame({"absence": rng.random(4000), "phase": _phases(rng, 4000)})
+    table = _drift_of(train, same)
+    row = table.loc["absence"]
+    assert row["psi"] > 0.25 and row["drifted"]
+    assert row["value_psi"] < 0.05
+    assert row["cause"] == LESS_MISSING
+    assert row["missing_then"] == pytest.approx(0.5) and row["missing_now"] == 0.0
+
+    moved = same.assign(absence=rng.random(4000) ** 4)  # most values near 0 now
+    assert _drift_of(train, moved).loc["absence", "cause"] == VALUES
+
+    full = pd.DataFrame({"absence": values, "phase": _phases(rng, 4000)})
+    gaps = same.assign(absence=np.where(rng.random(4000) < 0.6, np.nan, values))
+    row = _drift_of(full, gaps).loc["absence"]
+    assert row["cause"] == MORE_MISSING and row["missing_now"] > 0.5
+    assert _drift_of(full, full).loc["absence", "cause"] is None
+
+
+def test_drift_warnings_advise_by_cause():
+    table = pd.DataFrame(
+        {
+            "feature": ["a", "b", "c", "d", "e"],
+            "psi": [1.2, 3.0, 4.6, 4.0, 0.1],
+            "cause": [VALUES, MORE_MISSING, LESS_MISSING, LESS_MISSING, None],
+            "missing_then": [0.0, 0.05, 0.48, 0.5, 0.0],
+            "missing_now": [0.0, 0.9, 0.0, 0.01, 0.0],
+        }
+    )
+    warnings = drift_warnings(table, warning=0.25)
+    assert len(warnings) == 3  # one each for a and b; c and d together; e none
+    assert (
+        warnings[0].startswith("drift: a has PSI 1.20")
+        and "check the data" in (warnings[0])
+    )
+    assert "b is missing for 90% of pupils against 5% of training rows" in warnings[1]
+    assert "2 feature(s) were missing far more often" in warnings[2]
+    assert "c (48% then, 0% now), d (50% then, 1% now)" in warnings[2]
+    assert "retrain" in warnings[2] and "check the data" not in warnings[2]

@@ -260,6 +260,16 @@ def test_drift_is_warned_when_the_population_shifts(tiny_model, tmp_path):
     drifted = summary.report["drift"]["drifted"]
     assert "absence_rate_this_term" in drifted
     assert any("absence_rate_this_term" in w and "PSI" in w for w in summary.warnings)
+    row = next(
+        f
+        for f in summary.report["drift"]["features"]
+        if f["feature"] == "absence_rate_this_term"
+    )
+    # four times the absence: the values moved, not how often they are missing
+    assert row["cause"] == "values" and row["value_psi"] > 0.25
+    assert 0 <= row["missing_now"] <= 1 and 0 <= row["missing_in_training"] <= 1
+    undrifted = [f for f in summary.report["drift"]["features"] if not f["drifted"]]
+    assert undrifted and all(f["cause"] is None for f in undrifted)
 
 
 def test_same_population_does_not_drift(dirty_la, tiny_model, scored):

@@ -38,6 +38,11 @@ from numpy.typing import ArrayLike
 
 from cmerisk.model.reference import PSI_FLOOR
 
+#: Why a feature drifted (``cause`` in :meth:`DriftCounter.table`).
+VALUES = "values"  # its known values are distributed differently
+MORE_MISSING = "more_missing"  # it is missing for more pupils now than in training
+LESS_MISSING = "less_missing"  # it was missing for more pupils in training
+
 
 def psi_from_shares(expected: ArrayLike, actual: ArrayLike) -> float:
     """PSI between two share vectors over the same bins.
@@ -105,6 +110,51 @@ def bin_counts(reference_feature: Mapping[str, Any], values: pd.Series) -> np.nd
     return counts
 
 
+def known_psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI over the bins of known values only (missing bin last, left out).
+
+    Shares are taken among the known values on each side, so a change in how
+    often a feature is missing does not count: what is left is whether the
+    values themselves moved. NaN when either side has no known value.
+
+    >>> round(known_psi(np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.5, 0.0])), 4)
+    0.0
+    """
+    e, a = expected[:-1], actual[:-1]
+    if e.sum() <= 0 or a.sum() <= 0:
+        return float("nan")
+    return psi_from_shares(e / e.sum(), a / a.sum())
+
+
+def drift_cause(
+    *,
+    psi: float,
+    value_psi: float,
+    missing_then: float,
+    missing_now: float,
+    warning: float,
+) -> str | None:
+    """Why a feature's PSI passed ``warning`` (None when it did not).
+
+    ``values`` when its known values moved (their own PSI passes the warning,
+    or cannot be measured); otherwise the change is in how often it is missing:
+    ``more_missing`` now than in training (check the extract) or
+    ``less_missing`` (the training years' data did not cover it as often).
+
+    >>> drift_cause(psi=4.6, value_psi=0.01, missing_then=0.5, missing_now=0.0,
+    ...             warning=0.25)
+    'less_missing'
+    >>> drift_cause(psi=0.1, value_psi=0.1, missing_then=0.0, missing_now=0.0,
+    ...             warning=0.25) is None
+    True
+    """
+    if not psi > warning:
+        return None
+    if not value_psi <= warning:  # NaN included: the values cannot be compared
+        return VALUES
+    return MORE_MISSING if missing_now > missing_then else LESS_MISSING
+
+
 def was_always_missing(reference_feature: Mapping[str, Any]) -> bool:
     """Whether a feature was missing in every training row.
 
@@ -137,7 +187,13 @@ class DriftCounter:
             self.counts[name] = c if previous is None else previous + c
 
     def table(self, *, warning: float) -> pd.DataFrame:
-        """PSI per feature, largest first: ``feature, psi, pupils, drifted, trained``.
+        """PSI per feature, largest first.
+
+        Columns: ``feature, psi, pupils, drifted, trained, value_psi,
+        missing_then, missing_now, cause``. ``value_psi`` is the PSI of the
+        known values alone (:func:`known_psi`); ``missing_then`` / ``_now`` the
+        share of training rows / pupils now without a value; ``cause`` says
+        why a drifted feature drifted (:func:`drift_cause`).
 
         ``trained`` is False for a feature missing in every training row (the
         data did not reach back far enough): the model never split on it, so
@@ -146,27 +202,54 @@ class DriftCounter:
         """
         rows = []
         for name, counts in self.counts.items():
-            trained = not was_always_missing(self.reference["features"][name])
+            ref = self.reference["features"][name]
+            trained = not was_always_missing(ref)
             n = int(counts.sum())
-            value = (
-                psi_from_shares(
-                    expected_shares(self.reference["features"][name]), counts / n
+            expected = expected_shares(ref)
+            actual = counts / n if n else np.full(len(counts), np.nan)
+            value = psi_from_shares(expected, actual) if n else float("nan")
+            value_psi = known_psi(expected, actual) if n else float("nan")
+            missing_then, missing_now = float(expected[-1]), float(actual[-1])
+            cause = (
+                drift_cause(
+                    psi=value,
+                    value_psi=value_psi,
+                    missing_then=missing_then,
+                    missing_now=missing_now,
+                    warning=warning,
                 )
-                if n
-                else float("nan")
+                if trained
+                else None
             )
             rows.append(
                 {
                     "feature": name,
                     "psi": value,
                     "pupils": n,
-                    "drifted": bool(trained and value > warning),
+                    "drifted": cause is not None,
                     "trained": trained,
+                    "value_psi": value_psi,
+                    "missing_then": missing_then,
+                    "missing_now": missing_now,
+                    "cause": cause,
                 }
             )
         out = pd.DataFrame(
-            rows, columns=["feature", "psi", "pupils", "drifted", "trained"]
+            rows,
+            columns=[
+                "feature",
+                "psi",
+                "pupils",
+                "drifted",
+                "trained",
+                "value_psi",
+                "missing_then",
+                "missing_now",
+                "cause",
+            ],
         )
+        # None, not NaN, where nothing drifted (pandas would infer a string column)
+        out["cause"] = pd.Series([r["cause"] for r in rows], dtype=object)
         return out.sort_values("psi", ascending=False, kind="stable").reset_index(
             drop=True
         )

@@ -27,9 +27,16 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import duckdb
 
-from cmerisk.scoring.drift import DriftCounter
+from cmerisk.scoring.drift import (
+    LESS_MISSING,
+    MORE_MISSING,
+    VALUES,
+    DriftCounter,
+)
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from cmerisk.model.bundle import ModelBundle
 
 #: The stages of a run, in the order the time split lists them.
@@ -199,6 +206,46 @@ def _cmerisk_version() -> str:
         return "unknown"
 
 
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 6)
+
+
+def drift_warnings(psi: pd.DataFrame, *, warning: float) -> list[str]:
+    """Sentences for the drifted features of :meth:`DriftCounter.table`, by cause.
+
+    Values that moved, and a feature missing for more pupils than in training,
+    each get a warning to check the data; features that were missing more
+    often in training (its years' data reached back less far) get one warning
+    together, advising a retrain.
+    """
+    out = []
+    for r in psi[psi["cause"] == VALUES].itertuples():
+        out.append(
+            f"drift: {r.feature} has PSI {r.psi:.2f} against the training data "
+            f"(warning above {warning}); check the data before relying on the list"
+        )
+    for r in psi[psi["cause"] == MORE_MISSING].itertuples():
+        out.append(
+            f"drift: {r.feature} is missing for {r.missing_now:.0%} of pupils against "
+            f"{r.missing_then:.0%} of training rows (PSI {r.psi:.2f}); check that the "
+            "extract holds it before relying on the list"
+        )
+    fewer = psi[psi["cause"] == LESS_MISSING]
+    if len(fewer):
+        listed = ", ".join(
+            f"{r.feature} ({r.missing_then:.0%} then, {r.missing_now:.0%} now)"
+            for r in fewer.itertuples()
+        )
+        out.append(
+            f"drift: {len(fewer)} feature(s) were missing far more often in the "
+            f"training rows than now (PSI above {warning}; their known values did "
+            f"not move): {listed}. Usually the training years' data did not reach "
+            "back as far as their windows, so the model learned them from fewer "
+            "pupils; retrain when more of the training years are covered"
+        )
+    return out
+
+
 def build_report(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -228,11 +275,7 @@ def build_report(
     reference, name, model_version = model
     counts = tally.counts(bands)
     psi = drift.table(warning=scoring.psi_warning)
-    warnings = [
-        f"drift: {r.feature} has PSI {r.psi:.2f} against the training data (warning "
-        f"above {scoring.psi_warning}); check the data before relying on the list"
-        for r in psi[psi["drifted"]].itertuples()
-    ]
+    warnings = drift_warnings(psi, warning=scoring.psi_warning)
     untrained = psi.loc[~psi["trained"], "feature"].tolist()
     if untrained:
         warnings.append(
@@ -276,6 +319,10 @@ def build_report(
                     "pupils": int(r.pupils),
                     "drifted": bool(r.drifted),
                     "trained": bool(r.trained),
+                    "cause": r.cause,
+                    "value_psi": _rounded(r.value_psi),
+                    "missing_in_training": _rounded(r.missing_then),
+                    "missing_now": _rounded(r.missing_now),
                 }
                 for r in psi.itertuples()
             ],
