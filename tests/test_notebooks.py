@@ -71,6 +71,11 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch) -> None:
     from nbclient import NotebookClient
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # the kernel inherits TMPDIR: the notebook's work folder (tempfile.mkdtemp)
+    # goes under tmp_path, which pytest cleans, not into the machine's /tmp
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
     nb = _read(name)
     client = NotebookClient(
         nb,
@@ -87,4 +92,5 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch) -> None:
         if o.output_type == "error"
     ]
     assert errors == []
+    assert list(temp.glob("cmerisk-nb-*")), "the notebook's work folder is elsewhere"
     assert not (tmp_path / "mlflow.db").exists()  # MLflow stays in a temp folder
