@@ -182,8 +182,7 @@ def write_explanations(
         raise DataError("the feature table has no rows to explain")
     scoring = bundle.config.scoring
     cap = capacity if capacity is not None else scoring.capacity
-    margin = bundle.predict_margin(frame)
-    probability = bundle.calibrator.transform(margin)
+    probability, margin = bundle.predict_scores(frame)
     ids = frame[spec.id].astype(str).to_numpy(dtype=object)
     ranked = rank_bands(
         ids,

@@ -108,8 +108,7 @@ def predict_matrix(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated probabilities and raw margins for a matrix made by
     ``bundle.feature_matrix``, as arrays (the chunks' path: no frame, no ids)."""
-    margin = np.asarray(bundle.booster.predict(X, raw_score=True), dtype="float64")
-    return bundle.calibrator.transform(margin), margin
+    return bundle.scores_of_matrix(X)
 
 
 def score_matrix(

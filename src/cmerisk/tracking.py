@@ -83,10 +83,8 @@ class CmeriskModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
-        margin = self.bundle.predict_margin(frame)
-        return pd.DataFrame(
-            {"probability": self.bundle.calibrator.transform(margin), "margin": margin}
-        )
+        probability, margin = self.bundle.predict_scores(frame)
+        return pd.DataFrame({"probability": probability, "margin": margin})
 
 
 mlflow.models.set_model(CmeriskModel())
@@ -236,10 +234,8 @@ def _signature_and_example(mlflow: ModuleType, bundle_path: Path) -> tuple[Any, 
 
     bundle = load_bundle(bundle_path)
     example = synthetic_rows(bundle.reference, spec=bundle.spec)
-    margin = bundle.predict_margin(example)
-    output = pd.DataFrame(
-        {"probability": bundle.calibrator.transform(margin), "margin": margin}
-    )
+    probability, margin = bundle.predict_scores(example)
+    output = pd.DataFrame({"probability": probability, "margin": margin})
     from mlflow.models import infer_signature
 
     return infer_signature(example, output), example

@@ -310,8 +310,7 @@ def register(app: typer.Typer) -> None:
                 source = f"features {features.name}"
             table = "feature table"
             # ranked as scoring ranks: calibrated probability, ties by the margin
-            y_margin = bundle.predict_margin(frame)
-            y_score = bundle.calibrator.transform(y_margin)
+            y_score, y_margin = bundle.predict_scores(frame)
         y_true = _target(frame, column=spec.target, positive=spec.positive, table=table)
         k = min(capacity or config.evaluation.primary_capacity, len(frame)) or 1
         result = audit(

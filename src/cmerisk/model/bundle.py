@@ -131,7 +131,20 @@ class ModelBundle:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the positive outcome for each row of ``frame``."""
-        return self.calibrator.transform(self.predict_margin(frame))
+        return self.predict_scores(frame)[0]
+
+    def predict_scores(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and raw margins for each row of ``frame``.
+
+        Everything that ranks pupils needs both: the probability, then the
+        margin to break the ties calibration makes (:func:`cmerisk.model.metrics.rank_order`).
+        """
+        return self.scores_of_matrix(self.feature_matrix(frame))
+
+    def scores_of_matrix(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_scores` for a matrix already made by :meth:`feature_matrix`."""
+        margin = np.asarray(self.booster.predict(X, raw_score=True), dtype="float64")
+        return self.calibrator.transform(margin), margin
 
 
 def make_bundle(
