@@ -5,6 +5,13 @@ support; :func:`make_dataset` stacks, for each, the pupils on roll with their
 point-in-time features and their labels. A pupil appears once per as-of they
 are on roll at.
 
+An LA's census and event records often reach years further back than its
+attendance. Those earlier years are history for the features (moves in the
+last 2 years, social care in the last 3), never as-of years themselves: an
+as-of date is never in a school year before the first attendance record
+(:func:`first_attendance_year`), where every attendance feature would be
+missing.
+
 Examples
 --------
 >>> as_of_dates_for(_tiny(), terms=["summer"], horizon_days=245, labelled_only=False)
@@ -28,11 +35,12 @@ from cmerisk.data.tables import RawTables
 from cmerisk.errors import DataError
 from cmerisk.features.attendance import connect
 from cmerisk.features.build import features_at, prepare
+from cmerisk.features.coverage import first_mark
 from cmerisk.features.quality import OnDirty
 from cmerisk.features.window import to_timestamps
 from cmerisk.labels import cme_label
 
-__all__ = ["as_of_dates_for", "data_end", "make_dataset"]
+__all__ = ["as_of_dates_for", "data_end", "first_attendance_year", "make_dataset"]
 
 
 def data_end(
@@ -64,6 +72,28 @@ def data_end(
     return max(latest).date()
 
 
+def first_attendance_year(
+    tables: RawTables, *, con: duckdb.DuckDBPyConnection | None = None
+) -> int | None:
+    """The school year of the earliest attendance record (None without any).
+
+    The earliest session mark (:func:`cmerisk.features.coverage.first_mark`),
+    or, for an LA without marks, the first term of its termly totals.
+    """
+    if tables.has("attendance"):
+        if con is None:
+            with connect() as own:
+                return first_attendance_year(tables, con=own)
+        first = first_mark(tables, con=con)
+        if first is not None:
+            return school_year_of(first)
+    if tables.has("attendance_termly"):
+        terms = to_timestamps(tables["attendance_termly"]["term_start"]).dropna()
+        if not terms.empty:
+            return school_year_of(terms.min().date())
+    return None
+
+
 def as_of_dates_for(
     tables: RawTables,
     *,
@@ -79,6 +109,11 @@ def as_of_dates_for(
     end (:func:`data_end`) and, with ``labelled_only``, its label window
     ``(as_of, as_of + horizon_days]`` ends within the data too.
 
+    School years before the first one with attendance
+    (:func:`first_attendance_year`) are skipped: census and event records
+    that reach further back than the session marks serve as the features'
+    history, but a row there would have every attendance feature missing.
+
     Parameters
     ----------
     tables
@@ -89,7 +124,8 @@ def as_of_dates_for(
     horizon_days
         The label window.
     first_school_year
-        Skip school years before this one.
+        Skip school years before this one (as well as those before the first
+        attendance record).
     labelled_only
         Keep only dates whose label window is complete.
     """
@@ -98,10 +134,13 @@ def as_of_dates_for(
         raise DataError("census: no census dates, so no as-of date can be chosen")
     first_census = census_days.min().date()
     years = sorted({school_year_of(d.date()) for d in census_days})
-    end = data_end(tables)
+    with connect() as con:
+        end = data_end(tables, con=con)
+        attendance_from = first_attendance_year(tables, con=con)
+    starts = [y for y in (first_school_year, attendance_from) if y is not None]
     out = []
     for year in years:
-        if first_school_year is not None and year < first_school_year:
+        if starts and year < max(starts):
             continue
         for term in terms:
             day = census_date(year, term)

@@ -375,8 +375,9 @@ def build_cme_frame(
     Loads and validates the tables (rejected records are set aside and listed
     in ``frame.attrs["load_findings"]``, never silently dropped), picks the
     as-of dates (``config.dataset``: census days
-    whose label window ends within the data), and stacks point-in-time
-    features and labels for each.
+    whose label window ends within the data, none in a school year before the
+    first attendance record, see :func:`cmerisk.dataset.as_of_dates_for`), and
+    stacks point-in-time features and labels for each.
 
     Raises
     ------

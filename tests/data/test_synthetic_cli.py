@@ -99,6 +99,7 @@ def test_like_reports_against_that_las_rates(tmp_path: Path) -> None:
     [
         (["--like", "999"], EXIT_CONFIG, "no such LA"),
         (["--pupils", "10"], EXIT_CONFIG, "at least 500"),
+        (["--history-years", "20"], EXIT_CONFIG, "--history-years 20"),
     ],
 )
 def test_bad_options_are_clear_errors(
@@ -107,6 +108,18 @@ def test_bad_options_are_clear_errors(
     res = _synth("--out", str(tmp_path / "la"), "--demo", *SMALL, *args)
     assert res.exit_code == code
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_history_years_adds_records_before_the_marks(tmp_path: Path) -> None:
+    res = _synth(
+        "--out", str(tmp_path / "la"), "--demo", *SMALL, "--history-years", "2"
+    )
+    assert res.exit_code == EXIT_OK, res.output
+    assert "records from 2019-09-01, session marks from 2021-09-01" in res.output
+    manifest = json.loads((tmp_path / "la" / "manifest.json").read_text())
+    assert manifest["arguments"]["history_years"] == 2
+    census = pq.read_table(tmp_path / "la" / "census.parquet")["census_date"]
+    assert str(min(census.to_pylist())) < "2020"
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_synthetic_la(

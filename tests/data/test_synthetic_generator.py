@@ -197,6 +197,9 @@ def test_rerun_replaces_an_earlier_la_and_refuses_other_folders(tmp_path: Path) 
         ({"years": 0}, "1 to 12"),
         ({"la_code": "33"}, "3 digits"),
         ({"key": None}, "key"),
+        ({"history_years": -1}, "0 to 8"),
+        ({"history_years": 9}, "0 to 8"),
+        ({"first_year": 2001, "history_years": 2}, "before 2000"),
     ],
 )
 def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
@@ -215,3 +218,26 @@ def test_population_draws_joiners_through_the_years() -> None:
     assert (joined > 0).all() and len(np.unique(tl.day_year[joined])) == 3
     foreign = [u for u in q.upn[q.joiner] if u[1:4] != "330"]
     assert 0.5 < len(foreign) / q.joiner.sum() < 0.9
+
+
+@pytest.mark.parametrize("history_years", [0, 2])
+def test_chunks_skip_only_pupils_off_roll_throughout_the_marked_years(
+    history_years: int,
+) -> None:
+    from cmerisk.data.synthetic.generate import _chunks
+
+    lc = simulate(
+        3_000, first_year=2020, years=1 + history_years, params=Params(), seed=2
+    )
+    first_day = int(lc.timeline.year_first_day[history_years])
+    chunks = _chunks(lc, first_day=first_day, size=700)
+    spells = lc.table("spell")
+    active = np.unique(spells["pupil"][spells["last"] >= first_day])
+    covered = np.concatenate([np.arange(p0, p1) for p0, p1 in chunks])
+    assert np.isin(active, covered).all()  # every pupil with marks is painted
+    assert all(0 < p1 - p0 <= 700 for p0, p1 in chunks)
+    if history_years == 0:  # everyone is on a roll: the plain ranges
+        n = len(lc.pupils)
+        assert chunks == [(p0, min(p0 + 700, n)) for p0 in range(0, n, 700)]
+    else:  # the pupils who left during the history years are skipped
+        assert len(covered) < len(lc.pupils) - 100

@@ -1,7 +1,9 @@
 """`cmerisk synth`: write a calibrated synthetic LA, and show how it meets its targets.
 
 ``cmerisk synth --out DIR`` simulates an LA (default 50,000 pupils a year over
-four school years from 2021/22) and writes every raw table as Parquet.
+four school years from 2021/22) and writes every raw table as Parquet;
+``--history-years N`` adds N school years of records (census, roll changes,
+social care, exclusions...) before the first year of session marks.
 ``--report`` then prints target vs achieved for what was written; given with
 only ``--out`` (and ``--like``), it measures an existing folder instead.
 Pupil ids are keyed hashes of the UPNs under ``CMERISK_PSEUDONYM_KEY``
@@ -41,8 +43,14 @@ def print_summary(summary: SynthSummary) -> None:
         extra = f" ({summary.attendance_parts} parts)" if name == "attendance" else ""
         table.add_row(name, f"{rows:,}{extra}")
     out.print(table)
+    history = (
+        f"records from {summary.first_date}, session marks from "
+        f"{summary.marks_first_date}"
+        if summary.history_years
+        else f"school days {summary.first_date}"
+    )
     out.print(
-        f"school days {summary.first_date} .. {summary.last_date}; "
+        f"{history} .. {summary.last_date}; "
         f"ids: {'pseudonymised' if summary.pseudonymised else 'RAW UPNs'}"
     )
 
@@ -123,6 +131,13 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(help="First school year, 2021 = 2021/22 (default 2021)."),
         ] = None,
+        history_years: Annotated[
+            int | None,
+            typer.Option(
+                help="School years of records (census, events) before the first "
+                "year of session marks (default 0)."
+            ),
+        ] = None,
         la_code: Annotated[
             str | None,
             typer.Option(help="3-digit LA number in the UPNs (default 330)."),
@@ -153,7 +168,7 @@ def register(app: typer.Typer) -> None:
         """Write a calibrated synthetic LA: every raw table as Parquet."""
         from cmerisk.data.synthetic import calibration_report, generate_la
 
-        explicit = (pupils, years, seed, first_year, la_code)
+        explicit = (pupils, years, seed, first_year, la_code, history_years)
         measure_only = report and not raw_upn and all(v is None for v in explicit)
         if measure_only and out_dir.is_dir() and any(out_dir.iterdir()):
             print_report(calibration_report(out_dir, like=like))
@@ -185,6 +200,7 @@ def register(app: typer.Typer) -> None:
                 seed=0 if seed is None else seed,
                 first_year=DEFAULT_FIRST_YEAR if first_year is None else first_year,
                 la_code=DEFAULT_LA_CODE if la_code is None else la_code,
+                history_years=0 if history_years is None else history_years,
                 like=like,
                 raw_upn=raw_upn,
                 key=key,
