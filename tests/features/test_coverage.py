@@ -347,7 +347,6 @@ WINDOWED = [
 ]
 #: Features over a fixed point or "ever": the same whatever the coverage.
 TIMELESS = [
-    (_mobility, ["days_since_admission"]),
     (_social_care, ["cin_current", "cpp_current", "cla_current"]),
     (_exclusions, ["permanent_exclusion_ever"]),
     (_needs, ["sen_any", "ehc_plan", "semh_need"]),
@@ -362,6 +361,17 @@ def test_counts_over_an_uncovered_window_are_missing_not_zero(make, columns) -> 
     assert (covered.loc["a"] > 0).all()
     assert (covered.loc["b"] == 0).all()
     assert uncovered.isna().all().all()
+
+
+def test_days_since_admission_needs_the_2_years_only_when_none_is_seen() -> None:
+    """An admission seen is counted either way; none seen is "2 years or more"
+    (730) only when the data covers the last 2 years, else unknown."""
+    covered = _mobility(Windows.at(W_AS_OF, coverage=COVERED))["days_since_admission"]
+    uncovered = _mobility(Windows.at(W_AS_OF, coverage=UNCOVERED))[
+        "days_since_admission"
+    ]
+    assert covered["a"] == uncovered["a"] < 730
+    assert covered["b"] == 730 and pd.isna(uncovered["b"])
 
 
 @pytest.mark.parametrize("make, columns", TIMELESS)

@@ -120,3 +120,33 @@ def test_school_phase_is_the_commonest_recorded() -> None:
         }
     )
     assert school_phases(census).to_dict() == {"1": "primary"}
+
+
+def test_days_since_admission_counts_up_to_two_years() -> None:
+    """Capped at 730, so its values do not grow with the length of the extract."""
+    from cmerisk.features.mobility import ADMISSION_DAYS_CAP
+    from cmerisk.features.window import Coverage
+
+    census = pd.concat(
+        [
+            _census([("2024-01-18", "1", "primary")]),
+            _census([("2024-01-18", "1", "primary")]).assign(pupil_id="old"),
+            _census([("2024-01-18", "1", "primary")]).assign(pupil_id="none"),
+        ]
+    )
+    roll = pd.concat(
+        [
+            _roll([("2024-02-06", "1", "admission", None)]),
+            _roll([("2019-03-04", "1", "admission", None)]).assign(pupil_id="old"),
+        ]
+    )
+    ids = pd.Series(["a", "old", "none"])
+    frames = {"census": census, "roll_changes": roll}
+    covered = mobility_features(ids, frames, w=W)["days_since_admission"]
+    assert covered["a"] == (date(2024, 5, 16) - date(2024, 2, 6)).days
+    # five years ago, and none in 2 covered years: both "2 years or more"
+    assert covered["old"] == covered["none"] == ADMISSION_DAYS_CAP == 730
+    # data from September 2023 only: no admission seen says nothing
+    short = Windows.at(date(2024, 5, 16), coverage=Coverage(records=date(2023, 9, 1)))
+    f = mobility_features(ids, frames, w=short)["days_since_admission"]
+    assert f["a"] == covered["a"] and f["old"] == 730 and pd.isna(f["none"])

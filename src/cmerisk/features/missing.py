@@ -69,8 +69,9 @@ def _missing_when() -> dict[str, str]:
         in_year_admissions_2y="the data does not cover the last 2 years",
         unknown_destination_deletions_2y="the data does not cover the last 2 years",
         days_since_admission=(
-            "no admission is in the data: the pupil was admitted before it starts, "
-            "how long before is unknown"
+            "no admission is in the data and the data does not cover the last 2 "
+            "years: the pupil was admitted before it starts, how long before is "
+            "unknown"
         ),
         nc_year_num="the NC year is unknown",
         in_year_6="the NC year is unknown",

@@ -11,8 +11,12 @@ Definitions (records before ``as_of`` only):
 * the counts over the last 2 years are missing when the data does not cover
   those 2 years (:meth:`~cmerisk.features.window.Windows.covers`): a part of
   the window would read as "no moves".
-* ``days_since_admission`` is missing when no admission is in the data: the
-  pupil was admitted before the data starts, how long before is unknown.
+* ``days_since_admission`` counts up to 730 (2 years): a pupil whose latest
+  admission is older, or who has none in the data while the data covers the
+  last 2 years, has 730. Uncapped, its largest values would grow with the
+  length of the extract (a training year early in the data could not reach the
+  values of a later one). It is missing when no admission is in the data and
+  the data does not cover the last 2 years: how long ago is unknown.
 * ``previous_ehe`` and ``previous_cme`` ("ever") read every record held, back
   to the start of the data.
 
@@ -49,6 +53,9 @@ __all__ = ["mobility_features", "school_phases"]  # school_phases: from cohort
 #: Months of the normal start-of-year admission round.
 NORMAL_ADMISSION_MONTHS = (8, 9)
 
+#: ``days_since_admission`` counts up to this (the 2-year window).
+ADMISSION_DAYS_CAP = 730
+
 
 def mobility_features(
     pupil_ids: pd.Series,
@@ -63,7 +70,8 @@ def mobility_features(
     admission and unknown-destination deletions need ``roll_changes``;
     ``previous_ehe`` and ``previous_cme`` need ``ehe`` and ``cme_episodes``.
     Counts over 2 years the data does not cover are missing, and so are the
-    days since admission of a pupil with no admission in the data.
+    days since admission of a pupil with no admission in the data then; the
+    days count up to :data:`ADMISSION_DAYS_CAP`.
     ``phases`` (school URN -> phase, see
     :func:`~cmerisk.features.cohort.school_phases`) is derived from the census
     when not given.
@@ -123,7 +131,10 @@ def mobility_features(
             .astype(float)
         )
         last_adm = adm.groupby("pupil_id")["date"].max().reindex(index)
-        out["days_since_admission"] = (as_of - last_adm).dt.days.astype(float)
+        days = (as_of - last_adm).dt.days.astype(float)
+        if w.covers(w.last_2_years):  # no admission seen in 2 years: 2 years or more
+            days = days.fillna(ADMISSION_DAYS_CAP)
+        out["days_since_admission"] = days.clip(upper=ADMISSION_DAYS_CAP)
         dele = roll.loc[(roll["change"] == "deletion").to_numpy()]
         unknown = (dele["date"] >= two_years) & (
             ~dele["destination_known"].astype("boolean")

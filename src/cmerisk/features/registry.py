@@ -267,10 +267,13 @@ def _others() -> list[FeatureSpec]:
         _f(
             "days_since_admission",
             "mobility",
-            "last admitted to a school {value:.0f} days ago",
+            "last admitted to a school {value:.0f} days ago (counted up to 730)",
             kind="days",
             **ctx,
-            description="Days since the latest admission to any school in the data.",
+            description=(
+                "Days since the latest admission to any school, counted up to 730 "
+                "(2 years)."
+            ),
         ),
         _f(
             "previous_ehe",
