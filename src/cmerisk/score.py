@@ -364,7 +364,7 @@ class _Run:
         with self.timer("predict"):
             X = self.bundle.feature_matrix(features)
             probability, margin = predict_matrix(self.bundle, X)
-            self.drift.add(X)
+            self.drift.add(X, frame=features)
         name = f"chunk-{k:05d}.parquet"
         with self.timer("write"):
             pq.write_table(

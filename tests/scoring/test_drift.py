@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cmerisk.model.matrix import feature_matrix
 from cmerisk.model.reference import build_reference, psi
 from cmerisk.scoring.drift import (
     LESS_MISSING,
@@ -208,3 +209,51 @@ def test_drift_warnings_advise_by_cause():
     assert "2 feature(s) were missing far more often" in warnings[2]
     assert "c (48% then, 0% now), d (50% then, 1% now)" in warnings[2]
     assert "retrain" in warnings[2] and "check the data" not in warnings[2]
+
+
+def test_a_feature_no_pupil_has_now_is_missing_more_not_moved_values():
+    """No known value now: the values cannot be compared (value_psi NaN); what
+    moved is the missing share, so the warning asks to check the extract."""
+    rng = np.random.default_rng(5)
+    train = pd.DataFrame({"absence": rng.random(1000), "phase": _phases(rng, 1000)})
+    gone = train.assign(absence=np.nan)
+    row = _drift_of(train, gone).loc["absence"]
+    assert math.isnan(row["value_psi"]) and row["missing_now"] == 1.0
+    assert row["drifted"] and row["cause"] == MORE_MISSING
+    table = _drift_of(train, gone).reset_index()
+    (warning,) = drift_warnings(table, warning=0.25)
+    assert "absence is missing for 100% of pupils against 0% of training rows" in (
+        warning
+    )
+
+
+# cmerisk.model.reference.psi builds a Categorical holding the unseen level "special"
+@pytest.mark.filterwarnings(
+    "ignore:Constructing a Categorical with a dtype:DeprecationWarning"
+)
+def test_a_level_unseen_in_training_counts_as_unseen_not_missing():
+    """The model matrix codes a level unseen in training as missing; counted
+    with the feature table, it lands in the unseen bin: the values moved."""
+    rng = np.random.default_rng(6)
+    train = pd.DataFrame({"absence": rng.random(1000), "phase": _phases(rng, 1000)})
+    ref = build_reference(train, spec=SPEC)
+    now = pd.DataFrame(
+        {
+            "absence": rng.random(1000),
+            "phase": rng.choice(["primary", "secondary", "special"], 1000),
+        }
+    )
+    matrix = feature_matrix(
+        now, spec=SPEC, categories={"phase": ["primary", "secondary"]}
+    )
+    assert matrix["phase"].isna().sum() == (now["phase"] == "special").sum()
+    counter = DriftCounter(ref)
+    counter.add(matrix, frame=now)
+    counts = counter.counts["phase"]
+    assert counts[-2] == (now["phase"] == "special").sum() and counts[-1] == 0
+    table = counter.table(warning=0.25).set_index("feature")
+    assert table.loc["phase", "psi"] == pytest.approx(
+        psi(ref["features"]["phase"], now["phase"]), rel=1e-12
+    )
+    assert table.loc["phase", "missing_now"] == 0.0
+    assert table.loc["phase", "cause"] == VALUES

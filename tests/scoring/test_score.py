@@ -272,6 +272,26 @@ def test_drift_is_warned_when_the_population_shifts(tiny_model, tmp_path):
     assert undrifted and all(f["cause"] is None for f in undrifted)
 
 
+def test_a_school_phase_unseen_in_training_is_values_that_moved(tiny_model, tmp_path):
+    """The model matrix codes the unseen phase "special" as missing; drift counts
+    it as a value that moved, not as a school phase the extract lacks."""
+    tables = make_tables(300, seed=6)
+    census = tables["census"]
+    special = census["school_phase"] == "secondary"
+    tables["census"] = census.assign(
+        school_phase=census["school_phase"].where(~special, "special")
+    )
+    data = write_tables(tables, tmp_path / "la")
+    summary = score_la(
+        data, model=tiny_model, as_of=AS_OF, out_dir=tmp_path / "out", explain="none"
+    )
+    row = next(
+        f for f in summary.report["drift"]["features"] if f["feature"] == "school_phase"
+    )
+    assert row["missing_now"] == 0.0 and row["drifted"]
+    assert row["cause"] == "values"
+
+
 def test_same_population_does_not_drift(dirty_la, tiny_model, scored):
     summary, _, _ = scored
     psi = {f["feature"]: f["psi"] for f in summary.report["drift"]["features"]}

@@ -136,21 +136,25 @@ def drift_cause(
 ) -> str | None:
     """Why a feature's PSI passed ``warning`` (None when it did not).
 
-    ``values`` when its known values moved (their own PSI passes the warning,
-    or cannot be measured); otherwise the change is in how often it is missing:
-    ``more_missing`` now than in training (check the extract) or
-    ``less_missing`` (the training years' data did not cover it as often).
+    ``values`` when its known values moved (their own PSI passes the warning);
+    otherwise the change is in how often it is missing: ``more_missing`` now
+    than in training (check the extract) or ``less_missing`` (the training
+    years' data did not cover it as often). A ``value_psi`` of NaN (no pupil
+    has a value now: nothing to compare) is a missing-share change too.
 
     >>> drift_cause(psi=4.6, value_psi=0.01, missing_then=0.5, missing_now=0.0,
     ...             warning=0.25)
     'less_missing'
+    >>> drift_cause(psi=9.2, value_psi=float("nan"), missing_then=0.0,
+    ...             missing_now=1.0, warning=0.25)
+    'more_missing'
     >>> drift_cause(psi=0.1, value_psi=0.1, missing_then=0.0, missing_now=0.0,
     ...             warning=0.25) is None
     True
     """
     if not psi > warning:
         return None
-    if not value_psi <= warning:  # NaN included: the values cannot be compared
+    if value_psi > warning:  # NaN is not: no value now, so the missing share moved
         return VALUES
     return MORE_MISSING if missing_now > missing_then else LESS_MISSING
 
@@ -177,12 +181,26 @@ class DriftCounter:
     reference: Mapping[str, Any]
     counts: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def add(self, matrix: pd.DataFrame) -> None:
-        """Count one chunk of the model's input matrix (other columns ignored)."""
+    def add(self, matrix: pd.DataFrame, *, frame: pd.DataFrame | None = None) -> None:
+        """Count one chunk of the model's input matrix (other columns ignored).
+
+        ``frame`` is the feature table the matrix was made from (same rows, same
+        order). The matrix codes a categorical level unseen in training as
+        missing; given ``frame``, such a value counts in the "unseen" bin
+        instead, so drift says its values moved rather than that it is missing.
+        """
         for name, ref in self.reference["features"].items():
             if name not in matrix.columns or "psi" not in ref:
                 continue
             c = bin_counts(ref, matrix[name])
+            if frame is not None and ref["kind"] == "categorical":
+                unseen = int(
+                    np.count_nonzero(
+                        matrix[name].isna().to_numpy() & frame[name].notna().to_numpy()
+                    )
+                )
+                c[-2] += unseen
+                c[-1] -= unseen
             previous = self.counts.get(name)
             self.counts[name] = c if previous is None else previous + c
 
