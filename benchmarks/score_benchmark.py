@@ -142,8 +142,13 @@ def _child(
     explain: str,
     chunk_size: int,
     queue: Any,
+    peak_taken: Any,
 ) -> None:
-    """Score one LA and report the run's numbers (runs in a fresh process)."""
+    """Score one LA and report the run's numbers (runs in a fresh process).
+
+    Two messages: ``scored``, then (once the parent has set ``peak_taken``,
+    having read the run's peak memory) ``floor``.
+    """
     import lightgbm as lgb
 
     import cmerisk.score
@@ -214,6 +219,9 @@ def _child(
             ),
         }
     )
+    # the floor reads and copies the list: only once the parent has the peak
+    if not peak_taken.wait(timeout=600):
+        raise RuntimeError("the parent never took the scoring run's peak memory")
     queue.put({"stage": "floor", **_plain_list_files(Path(out))})
 
 
@@ -263,7 +271,10 @@ def _plain_list_files(out: Path, *, repeats: int = 3) -> dict[str, Any]:
 def _run_child(**kwargs: Any) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, kwargs={**kwargs, "queue": queue})
+    peak_taken = ctx.Event()
+    proc = ctx.Process(
+        target=_child, kwargs={**kwargs, "queue": queue, "peak_taken": peak_taken}
+    )
     proc.start()
     peak = 0
     stop = threading.Event()
@@ -294,10 +305,12 @@ def _run_child(**kwargs: Any) -> dict[str, Any]:
                 break
             continue
         messages[message.pop("stage")] = message
-        if "scored" in messages and not peak_scoring:
-            # the scoring run's peak, before the floor below reads the list
+        if "scored" in messages and not peak_taken.is_set():
+            # the scoring run's peak; the child waits for it before the floor
+            time.sleep(0.1)  # a last sample or two of the finished run
             peak_scoring = peak
             load_after = os.getloadavg()
+            peak_taken.set()
     proc.join()
     stop.set()
     sampler.join()
