@@ -2,8 +2,10 @@
 
 :func:`run_demo` is the table of contents of a first look at cmerisk:
 
-1. generate a calibrated synthetic LA (:func:`cmerisk.data.synthetic.generate_la`)
-   with ids hashed under the PUBLIC demo key (said loudly: those ids protect
+1. generate a calibrated synthetic LA (:func:`cmerisk.data.synthetic.generate_la`):
+   five school years of session marks and, as a real LA holds, three more
+   years of records (census, roll changes, social care, exclusions...) before
+   them, with ids hashed under the PUBLIC demo key (said loudly: those ids protect
    nothing) unless ``CMERISK_PSEUDONYM_KEY`` is set;
 2. build the CME dataset and train, calibrate, evaluate and audit a model,
    tracked in MLflow (:func:`cmerisk.pipeline.run_experiment`; by default a
@@ -56,9 +58,12 @@ CAPACITY = 200
 #: The demo LA's latest school year starts in this year (2024/25): whatever the
 #: number of years, the list is made at the summer census of 2024/25.
 LAST_YEAR = 2024
-#: Five years: the first two train the model; its 12-month windows are covered
-#: from the second (features over windows the data does not reach are missing).
+#: Five years of session marks: the first two train the model (the attendance
+#: features over last school year are covered from the second).
 YEARS = 5
+#: School years of records before the first year of marks: the 3-year windows
+#: (social care in the last 3 years) are covered at the first training as-of.
+HISTORY_YEARS = 3
 
 Say = Callable[[str], None]
 
@@ -75,12 +80,14 @@ def scoring_date(last_day: date) -> date:
     return day
 
 
-def _years(first: str, last: str) -> str:
-    def label(day: str) -> str:
-        y = school_year_of(date.fromisoformat(day))
-        return f"{y}/{(y + 1) % 100:02d}"
+def _school_year(day: str) -> str:
+    """The school year of an ISO date, as ``2020/21``."""
+    y = school_year_of(date.fromisoformat(day))
+    return f"{y}/{(y + 1) % 100:02d}"
 
-    return f"{label(first)} to {label(last)}"
+
+def _years(first: str, last: str) -> str:
+    return f"{_school_year(first)} to {_school_year(last)}"
 
 
 @dataclass
@@ -171,6 +178,7 @@ def run_demo(
     *,
     pupils: int = 50_000,
     years: int = YEARS,
+    history_years: int = HISTORY_YEARS,
     seed: int = 0,
     quiet: bool = False,
     capacity: int = CAPACITY,
@@ -184,7 +192,10 @@ def run_demo(
         Folder for everything but the MLflow store (created; earlier demo
         outputs in it are replaced).
     pupils, years, seed
-        Size of the synthetic LA (pupils on roll a year), school years, seed.
+        Size of the synthetic LA (pupils on roll a year), school years of
+        session marks, seed.
+    history_years
+        School years of records (census and events, no marks) before them.
     quiet
         No step messages (the demo-key warning is shown all the same).
     capacity
@@ -216,7 +227,7 @@ def run_demo(
     with _step(
         "generate",
         f"1/5 Generating a synthetic LA ({pupils:,} pupils a year, {years} school "
-        "years)",
+        f"years of attendance, {history_years} more of records before them)",
         timings=timings,
         console=console,
     ):
@@ -225,6 +236,7 @@ def run_demo(
             pupils=pupils,
             years=years,
             first_year=LAST_YEAR - years + 1,
+            history_years=history_years,
             seed=seed,
             key=key,
         )
@@ -305,9 +317,11 @@ def run_demo(
             tracked=tracked,
             data_source=(
                 f"A synthetic local authority made by cmerisk.data.synthetic "
-                f"({pupils:,} pupils on roll a year, {years} school years "
-                f"{_years(synth.first_date, synth.last_date)}, seed {seed}); no real "
-                "pupils."
+                f"({pupils:,} pupils on roll a year; session marks for {years} "
+                f"school years {_years(synth.marks_first_date, synth.last_date)}, "
+                "census and event records from "
+                f"{_school_year(synth.first_date)}; seed {seed}); "
+                "no real pupils."
             ),
             synthetic=True,
             fairness_page=f"{TRAINING}/fairness.html" if fairness.is_file() else None,
