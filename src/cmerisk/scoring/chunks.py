@@ -339,16 +339,40 @@ def _partition(
     bucket = BUCKET_SQL.format(id=_ID_TEXT[table.format], n=int(buckets))
     numbered = not TABLES[table.name].large
     row = f", row_number() OVER () AS {ROW_COLUMN}" if numbered else ""
+    # DuckDB's partitioned CSV writer runs out of memory on a large CSV (a
+    # 1.8 GB file of 38 M marks failed at the 1 GB limit; its Parquet writer
+    # streams): CSV is partitioned into Parquet (all text, as read) first, and
+    # each bucket is then written back as CSV, so the loader reads the same text
+    csv = table.format == "csv"
+    staged = target.with_name(f"{target.name}-parquet") if csv else target
     # row_number() OVER () follows file order only while insertion order is kept
     con.execute(f"SET preserve_insertion_order = {'true' if numbered else 'false'}")
     try:
         con.execute(
             f"COPY (SELECT *{row}, {bucket} AS __bucket FROM __cmerisk_input) "
-            f"TO '{target.as_posix()}' "
-            f"({_options(table)}, PARTITION_BY (__bucket), OVERWRITE_OR_IGNORE)"
+            f"TO '{staged.as_posix()}' "
+            f"({'FORMAT parquet' if csv else _options(table)}, "
+            "PARTITION_BY (__bucket), OVERWRITE_OR_IGNORE)"
         )
     finally:
         con.execute("SET preserve_insertion_order = false")
+    if csv:
+        _parquet_buckets_to_csv(staged, target=target, con=con)
+
+
+def _parquet_buckets_to_csv(
+    staged: Path, *, target: Path, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Write each ``__bucket=k`` folder of Parquet parts as one CSV part."""
+    for folder in sorted(staged.glob("__bucket=*")):
+        out = target / folder.name
+        out.mkdir(parents=True, exist_ok=True)
+        parts = (folder / "*.parquet").as_posix()
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{parts}', hive_partitioning = false)) "
+            f"TO '{(out / 'data_0.csv').as_posix()}' (FORMAT csv, HEADER)"
+        )
+    shutil.rmtree(staged, ignore_errors=True)
 
 
 def _distribute(
