@@ -194,3 +194,35 @@ def test_uk_dates_in_large_csv_marks_are_day_first(tmp_path: Path) -> None:
     loaded = load_tables(folder, max_rows_in_memory=0, work_dir=tmp_path / "w")
     days = sorted(set(_marks(loaded.tables)["date"].dt.strftime("%Y-%m-%d")))
     assert days == ["2023-09-04", "2024-09-09"]
+
+
+def test_csv_marks_on_disk_are_parsed_once_and_the_copy_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking and cleaning CSV marks on disk parse them into a temporary
+    Parquet copy each (not on every scan), and leave no copy behind, even when
+    the marks hold rejects."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    made: list[Path] = []
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        path = real(*args, **kwargs)
+        made.append(Path(path))
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    t = tiny_tables()
+    t["attendance"].loc[0, "code"] = "ZZ"
+    folder = write_folder(t, tmp_path / "la", fmt="csv", parts=("attendance",))
+    result = load_tables(
+        folder, as_of=AS_OF, max_rows_in_memory=0, work_dir=tmp_path / "w"
+    )
+    assert "'ZZ'" in " ".join(result.rejects["detail"].astype(str))
+    copies = [p for p in made if p.name.startswith("cmerisk-marks-csv-")]
+    assert len(copies) == 2  # one for the checks, one for the cleaning
+    assert not any(p.exists() for p in copies)

@@ -37,6 +37,7 @@ def clean_marks(
     the files are used as they are.
     """
     con = duck.connect()
+    marks: MarksViews | None = None
     try:
         marks = MarksViews(tables, con, valid_pupils=valid_pupils)
         if marks.on_disk and not (has_rejects or marks.csv or not marks.typed):
@@ -62,6 +63,8 @@ def clean_marks(
         files = tuple(sorted(target.glob("*.parquet")))
         return RawTables(tables.frames, attendance_files=files, source=tables.source)
     finally:
+        if marks is not None:
+            marks.close()
         con.close()
 
 

@@ -84,6 +84,7 @@ def check_marks(
     """
     result = MarksCheck()
     con = duck.connect()
+    marks: MarksViews | None = None
     try:
         try:
             marks = MarksViews(tables, con, valid_pupils=valid_pupils)
@@ -113,6 +114,8 @@ def check_marks(
             result.usable = False
         return result
     finally:
+        if marks is not None:
+            marks.close()
         con.close()
 
 
