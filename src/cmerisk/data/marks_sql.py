@@ -289,10 +289,18 @@ class MarksViews:
             self, shutil.rmtree, self._folder, ignore_errors=True
         )
         target = self._folder / "coerced.parquet"
-        self.con.execute(
-            f"COPY (SELECT * FROM marks_coerced) TO {lit(str(target))} "
-            "(FORMAT parquet, COMPRESSION zstd)"
-        )
+        (kept,) = self.con.execute(
+            "SELECT current_setting('preserve_insertion_order')"
+        ).fetchall()[0]
+        # in file order, DuckDB would buffer what its threads read ahead
+        self.con.execute("SET preserve_insertion_order = false")
+        try:
+            self.con.execute(
+                f"COPY (SELECT * FROM marks_coerced) TO {lit(str(target))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            self.con.execute(f"SET preserve_insertion_order = {bool(kept)}")
         self.con.execute(
             "CREATE OR REPLACE TEMP VIEW marks_coerced AS SELECT * FROM "
             f"read_parquet({lit(str(target))})"
