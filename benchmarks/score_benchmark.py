@@ -38,6 +38,10 @@ Run::
     python -m benchmarks.score_benchmark --workdir /big/disk    # LAs made there
                                                                 # (/tmp/scorebench)
 
+With ``--csv`` each LA is first copied with every table as one CSV file (the
+way LAs usually export), and that copy is scored; results then go to
+``benchmarks/results/score_csv.json``.
+
 Results go to ``benchmarks/results/score.json``. The machine may be shared with
 other work: absolute times vary from run to run; the ratios less so.
 """
@@ -62,6 +66,42 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).parent / "results" / "score.json"
+RESULTS_CSV = RESULTS.with_name("score_csv.json")
+
+
+def _as_csv(folder: Path, copy: Path) -> None:
+    """A copy of a synthetic LA with every table as one CSV file, as LAs export.
+
+    Made once (kept while its manifest matches the LA's).
+    """
+    from cmerisk.duck import connect
+
+    manifest = folder / "manifest.json"
+    if (copy / "manifest.json").exists() and (
+        copy / "manifest.json"
+    ).read_bytes() == manifest.read_bytes():
+        return
+    shutil.rmtree(copy, ignore_errors=True)
+    partial = copy.with_name(copy.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    con = connect()
+    con.execute("SET preserve_insertion_order = false")
+    for table in sorted(
+        {p.name.split(".")[0] for p in folder.iterdir()} - {"manifest"}
+    ):
+        source = folder / table
+        files = (
+            (source / "*.parquet").as_posix()
+            if source.is_dir()
+            else source.with_suffix(".parquet").as_posix()
+        )
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{files}')) "
+            f"TO '{(partial / f'{table}.csv').as_posix()}' (FORMAT csv, HEADER)"
+        )
+    shutil.copyfile(manifest, partial / "manifest.json")
+    partial.rename(copy)
 
 
 def _generate(
@@ -345,8 +385,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=50_000,
         help="about this many pupils per chunk, the same in every run",
     )
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help="score a copy of each LA with every table as one CSV file (as LAs "
+        "export); results to score_csv.json unless --results is given",
+    )
+    parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.results is None:
+        args.results = RESULTS_CSV if args.csv else RESULTS
 
     from cmerisk.data.school_calendar import census_date
 
@@ -382,6 +430,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             first_year=args.first_year,
             seed=2,
         )
+        if args.csv:
+            _in_child(_as_csv, folder=folder, copy=work / f"{folder.name}-csv")
+            folder = work / f"{folder.name}-csv"
         generated = time.perf_counter() - start
         print(f"{n} pupils: data ready ({generated:.0f} s); scoring...", flush=True)
         rows = json.loads((folder / "manifest.json").read_text())["rows"]["pupils"]
@@ -459,6 +510,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": str(model),
         "as_of": as_of.isoformat(),
         "years_of_data": args.years,
+        "format": "csv" if args.csv else "parquet",
         "explain": args.explain,
         "runs": runs,
     }
