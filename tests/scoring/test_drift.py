@@ -84,10 +84,6 @@ def test_bin_counts_categorical_has_unseen_and_missing_bins():
     assert bin_counts(ref, values).tolist() == [2, 1, 1, 1]
 
 
-# cmerisk.model.reference.psi builds a Categorical holding the unseen level "special"
-@pytest.mark.filterwarnings(
-    "ignore:Constructing a Categorical with a dtype:DeprecationWarning"
-)
 @pytest.mark.parametrize("n_chunks", [1, 3, 7])
 def test_chunked_psi_equals_whole_population_psi(n_chunks):
     rng = np.random.default_rng(1)
@@ -227,10 +223,6 @@ def test_a_feature_no_pupil_has_now_is_missing_more_not_moved_values():
     )
 
 
-# cmerisk.model.reference.psi builds a Categorical holding the unseen level "special"
-@pytest.mark.filterwarnings(
-    "ignore:Constructing a Categorical with a dtype:DeprecationWarning"
-)
 def test_a_level_unseen_in_training_counts_as_unseen_not_missing():
     """The model matrix codes a level unseen in training as missing; counted
     with the feature table, it lands in the unseen bin: the values moved."""

@@ -132,10 +132,12 @@ def _shares(
     bins = reference_feature["psi"]
     n = len(values)
     if reference_feature["kind"] == "categorical":
-        cat = pd.Categorical(
-            values.astype(object).where(values.notna(), None), categories=bins["levels"]
+        # matched as text, like scoring's chunked counts (cmerisk.scoring.drift);
+        # a Categorical over values outside its levels is deprecated in pandas
+        text = values.astype(object).where(values.notna(), None)
+        codes = pd.Index([str(v) for v in bins["levels"]], dtype=object).get_indexer(
+            [None if v is None else str(v) for v in text]
         )
-        codes = np.asarray(cat.codes)
         unseen = int(((codes < 0) & values.notna().to_numpy()).sum())
         counts = np.bincount(codes[codes >= 0], minlength=len(bins["levels"]))
         actual = np.append(counts, [unseen, n - counts.sum() - unseen]) / max(n, 1)
