@@ -17,9 +17,7 @@ True
 
 from __future__ import annotations
 
-import shutil
 import tempfile
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -188,7 +186,7 @@ class MarksViews:
         valid_pupils: pd.Series | None,
     ) -> None:
         self.con = con
-        self._folder: Path | None = None  # a Parquet copy of CSV marks
+        self._copy: tempfile.TemporaryDirectory[str] | None = None  # of CSV marks
         duck.quiet(con)
         self.on_disk = "attendance" not in tables.frames
         self.csv = self.on_disk and not all(
@@ -284,11 +282,8 @@ class MarksViews:
         for the duplicate search alone, 0.3 s over the Parquet). The folder
         goes with :meth:`close` (or when the views are garbage-collected).
         """
-        self._folder = Path(tempfile.mkdtemp(prefix="cmerisk-marks-csv-"))
-        self._cleanup = weakref.finalize(
-            self, shutil.rmtree, self._folder, ignore_errors=True
-        )
-        target = self._folder / "coerced.parquet"
+        self._copy = tempfile.TemporaryDirectory(prefix="cmerisk-marks-csv-")
+        target = Path(self._copy.name) / "coerced.parquet"
         (kept,) = self.con.execute(
             "SELECT current_setting('preserve_insertion_order')"
         ).fetchall()[0]
@@ -308,9 +303,9 @@ class MarksViews:
 
     def close(self) -> None:
         """Remove the temporary copy of CSV marks (if any); the views stop working."""
-        if self._folder is not None:
-            self._cleanup()
-            self._folder = None
+        if self._copy is not None:
+            self._copy.cleanup()
+            self._copy = None
 
     @property
     def _typed_columns(self) -> frozenset[str]:

@@ -126,7 +126,9 @@ class ModelBundle:
 
     def predict_margin(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw log-odds scores (before calibration) for each row of ``frame``."""
-        X = self.feature_matrix(frame)
+        return self._margin(self.feature_matrix(frame))
+
+    def _margin(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.booster.predict(X, raw_score=True), dtype="float64")
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -137,13 +139,14 @@ class ModelBundle:
         """Calibrated probabilities and raw margins for each row of ``frame``.
 
         Everything that ranks pupils needs both: the probability, then the
-        margin to break the ties calibration makes (:func:`cmerisk.model.metrics.rank_order`).
+        margin to break the ties calibration makes
+        (:func:`cmerisk.model.metrics.rank_order`).
         """
         return self.scores_of_matrix(self.feature_matrix(frame))
 
     def scores_of_matrix(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_scores` for a matrix already made by :meth:`feature_matrix`."""
-        margin = np.asarray(self.booster.predict(X, raw_score=True), dtype="float64")
+        margin = self._margin(X)
         return self.calibrator.transform(margin), margin
 
 
